@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Extract files are named `<entity>_<YYYY-MM-DD>.<format>` inside `<source>/<entity>/`.
-FILE_NAME = re.compile(r"^(?P<entity>[a-z_]+)_(?P<extract_date>\d{4}-\d{2}-\d{2})\.(?P<fmt>csv|jsonl|parquet)$")
+FILE_NAME = re.compile(
+    r"^(?P<entity>[a-z_]+)_(?P<extract_date>\d{4}-\d{2}-\d{2})\.(?P<fmt>csv|jsonl|parquet)$"
+)
 FORMATS = ("csv", "jsonl", "parquet")
 
 
@@ -69,7 +71,9 @@ ENTITIES: tuple[Entity, ...] = (
             Column("full_name", "VARCHAR", "Contact name."),
             Column("signup_at", TS, "When the account was created.", required=True),
             Column("plan", "VARCHAR", "Current plan or segment.", allowed=("basic", "standard", "premium")),
-            Column("region", "VARCHAR", "Sales region.", allowed=("north_america", "europe", "apac", "latam")),
+            Column(
+                "region", "VARCHAR", "Sales region.", allowed=("north_america", "europe", "apac", "latam")
+            ),
             Column("country", "VARCHAR", "ISO 3166-1 alpha-2 country code."),
             Column(
                 "acquisition_channel",
@@ -78,7 +82,9 @@ ENTITIES: tuple[Entity, ...] = (
                 allowed=("organic_search", "paid_search", "social", "referral", "email", "direct"),
             ),
             Column("birth_year", "INTEGER", "Year of birth, if known."),
-            Column("gender", "VARCHAR", "Self-declared gender, if given.", allowed=("female", "male", "other")),
+            Column(
+                "gender", "VARCHAR", "Self-declared gender, if given.", allowed=("female", "male", "other")
+            ),
             Column("updated_at", TS, "When this version of the record was written.", required=True),
         ),
     ),
@@ -104,7 +110,12 @@ ENTITIES: tuple[Entity, ...] = (
             ),
             Column("plan", "VARCHAR", "Plan after the event (subscriptions only)."),
             Column("quantity", "INTEGER", "Units bought, if counted."),
-            Column("amount", "DECIMAL(18,2)", "Amount charged, in `currency`; 0 for a cancellation.", required=True),
+            Column(
+                "amount",
+                "DECIMAL(18,2)",
+                "Amount charged, in `currency`; 0 for a cancellation.",
+                required=True,
+            ),
             Column("currency", "VARCHAR", "ISO 4217 currency code.", required=True),
         ),
     ),
@@ -120,14 +131,29 @@ ENTITIES: tuple[Entity, ...] = (
             Column("ticket_id", "VARCHAR", "Ticket id.", required=True),
             Column("customer_id", "VARCHAR", "CRM account id of the requester, when the help desk knows it."),
             Column("requester_email", "VARCHAR", "Email the ticket came from."),
-            Column("channel", "VARCHAR", "Channel the ticket came in on.", required=True,
-                   allowed=("email", "chat", "phone", "web")),
-            Column("priority", "VARCHAR", "Ticket priority.", required=True,
-                   allowed=("low", "normal", "high", "urgent")),
+            Column(
+                "channel",
+                "VARCHAR",
+                "Channel the ticket came in on.",
+                required=True,
+                allowed=("email", "chat", "phone", "web"),
+            ),
+            Column(
+                "priority",
+                "VARCHAR",
+                "Ticket priority.",
+                required=True,
+                allowed=("low", "normal", "high", "urgent"),
+            ),
             Column("subject", "VARCHAR", "Subject line."),
             Column("created_at", TS, "When the ticket was opened.", required=True),
-            Column("status", "VARCHAR", "Status at `updated_at`.", required=True,
-                   allowed=("new", "open", "pending", "solved", "closed")),
+            Column(
+                "status",
+                "VARCHAR",
+                "Status at `updated_at`.",
+                required=True,
+                allowed=("new", "open", "pending", "solved", "closed"),
+            ),
             Column("agent_id", "VARCHAR", "Assigned agent at `updated_at`."),
             Column("updated_at", TS, "When this version of the ticket was written.", required=True),
         ),
@@ -149,14 +175,28 @@ ENTITIES: tuple[Entity, ...] = (
                 "VARCHAR",
                 "What happened.",
                 required=True,
-                allowed=("created", "agent_reply", "customer_reply", "internal_note", "assigned",
-                         "status_change", "solved", "reopened", "closed", "csat_rated"),
+                allowed=(
+                    "created",
+                    "agent_reply",
+                    "customer_reply",
+                    "internal_note",
+                    "assigned",
+                    "status_change",
+                    "solved",
+                    "reopened",
+                    "closed",
+                    "csat_rated",
+                ),
             ),
             Column("author_type", "VARCHAR", "Who acted.", allowed=("customer", "agent", "system")),
             Column("agent_id", "VARCHAR", "Agent who acted or was assigned."),
             Column("is_public", "BOOLEAN", "Whether the customer saw it (replies and notes)."),
-            Column("status", "VARCHAR", "Ticket status after the event.",
-                   allowed=("new", "open", "pending", "solved", "closed")),
+            Column(
+                "status",
+                "VARCHAR",
+                "Ticket status after the event.",
+                allowed=("new", "open", "pending", "solved", "closed"),
+            ),
             Column("csat_score", "INTEGER", "Ticket CSAT, 1-5, on `csat_rated` events."),
             Column("body", "VARCHAR", "Message text (the customer's first message, replies)."),
         ),
@@ -180,8 +220,16 @@ ENTITIES: tuple[Entity, ...] = (
                 "VARCHAR",
                 "What happened.",
                 required=True,
-                allowed=("page_view", "click", "sign_up", "login", "identify", "add_to_cart",
-                         "begin_checkout", "purchase"),
+                allowed=(
+                    "page_view",
+                    "click",
+                    "sign_up",
+                    "login",
+                    "identify",
+                    "add_to_cart",
+                    "begin_checkout",
+                    "purchase",
+                ),
             ),
             Column("page_path", "VARCHAR", "Path of the page."),
             Column("referrer", "VARCHAR", "Referring URL."),
@@ -269,7 +317,9 @@ def markdown() -> str:
         out.append("| --- | --- | --- | --- | --- |")
         for c in e.columns:
             allowed = ", ".join(f"`{a}`" for a in c.allowed)
-            out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {allowed} | {c.description} |")
+            out.append(
+                f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {allowed} | {c.description} |"
+            )
         out.append("")
     return "\n".join(out)
 

@@ -1,0 +1,55 @@
+# cx-warehouse: `make demo` and `make test` are all a fresh clone needs (only python3 beforehand).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CX_WAREHOUSE_DIR ?= $(CURDIR)/warehouse
+export DAGSTER_HOME ?= $(CX_WAREHOUSE_DIR)/.dagster_home
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
+
+.PHONY: demo nightly dev test lint format manifest clean install
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+# The dbt manifest is prepared once here, not parsed each time Dagster loads the definitions.
+manifest: $(MANIFEST)
+$(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m ingestion.demo $(DEMO_ARGS) --out $(CX_WAREHOUSE_DIR)/extracts
+	$(BIN)/python -m orchestration.run
+
+nightly: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m orchestration.run
+
+dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(MANIFEST) lint
+	cd dbt_project && ../$(BIN)/dbt compile --profiles-dir . --quiet
+	$(BIN)/pytest
+
+clean:
+	rm -rf warehouse dbt_project/target dbt_project/logs

@@ -1,0 +1,356 @@
+"""Landing: extract files -> typed Parquet in the lake, with lineage columns.
+
+One extract file becomes one Parquet file `lake/<source>/<entity>/<stem>.parquet` and a manifest
+`<stem>.landed.json` written last, so a file counts as landed only once both exist. Landing is
+idempotent by checksum: the same file again is a no-op, a changed file under a landed name is an
+error. Rows that cannot be typed (a required value missing, a value that does not parse) go to
+`quarantine/<source>/<entity>/<stem>.parquet` with the rule and the reason, so that for every file
+rows read = rows landed + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from ingestion.contracts import ENTITIES, FILE_NAME, LINEAGE_COLUMNS, Column, Entity, entities_of
+from ingestion.settings import Paths
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SUFFIX = ".landed.json"
+SCHEMA_FILE = "_schema.parquet"
+
+
+class LandingError(Exception):
+    """A whole file could not land. Names the file and the rule it broke."""
+
+    def __init__(self, file: str, rule: str, detail: str) -> None:
+        super().__init__(f"{file}: rejected ({rule}): {detail}")
+        self.file, self.rule, self.detail = file, rule, detail
+
+
+@dataclass(frozen=True)
+class ExtractFile:
+    path: Path
+    relative: str  # path below the extracts folder, as recorded in lineage
+    entity: Entity
+    extract_date: date
+    fmt: str
+
+    @property
+    def stem(self) -> str:
+        return self.path.name.rsplit(".", 1)[0]
+
+
+@dataclass
+class LandingResult:
+    file: str
+    entity: str
+    status: str  # "landed" or "skipped" (landed before with the same checksum)
+    checksum: str
+    rows_read: int
+    rows_landed: int
+    rows_quarantined: int
+    loaded_at: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def discover(paths: Paths, source: str) -> tuple[list[ExtractFile], list[LandingError]]:
+    """The extract files waiting for one source, in a stable order, and the files it cannot accept."""
+    found: list[ExtractFile] = []
+    errors: list[LandingError] = []
+    source_dir = paths.extracts / source
+    if not source_dir.exists():
+        return found, errors
+    known = {e.name: e for e in entities_of(source)}
+    for path in sorted(p for p in source_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        relative = path.relative_to(paths.extracts).as_posix()
+        parts = path.relative_to(source_dir).parts
+        entity = known.get(parts[0]) if len(parts) == 2 else None
+        if entity is None:
+            errors.append(
+                LandingError(
+                    relative,
+                    "layout",
+                    f"expected {source}/<entity>/<entity>_YYYY-MM-DD.csv "
+                    f"with <entity> one of {sorted(known)}",
+                )
+            )
+            continue
+        match = FILE_NAME.match(path.name)
+        if not match or match["entity"] != entity.name:
+            errors.append(
+                LandingError(relative, "file name", f"expected {entity.name}_YYYY-MM-DD.<csv|jsonl|parquet>")
+            )
+            continue
+        try:
+            extract_date = date.fromisoformat(match["extract_date"])
+        except ValueError:
+            errors.append(
+                LandingError(relative, "file name", f"{match['extract_date']} is not a calendar date")
+            )
+            continue
+        found.append(ExtractFile(path, relative, entity, extract_date, match["fmt"]))
+    return found, errors
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _typed(column: Column) -> str:
+    """SQL that types the raw text of a column; NULL where it is empty or does not parse."""
+    raw = f"nullif(trim({_quote(column.name)}), '')"
+    if column.type == "VARCHAR":
+        return f"nullif({_quote(column.name)}, '')"
+    if column.type == "TIMESTAMP":
+        # Through TIMESTAMPTZ so that offsets are honoured; the session runs in UTC, and a time
+        # without an offset is taken as UTC.
+        return f"try_cast(try_cast({raw} as timestamptz) as timestamp)"
+    return f"try_cast({raw} as {column.type})"
+
+
+def _problems(column: Column) -> list[str]:
+    name = _quote(column.name)
+    raw = f"nullif(trim({name}), '')"
+    label = column.name.replace("'", "''")
+    checks = []
+    if column.required:
+        checks.append(f"case when {raw} is null then 'required: column ''{label}'' is empty' end")
+    if column.type != "VARCHAR":
+        checks.append(
+            f"case when {raw} is not null and {_typed(column)} is null then "
+            f"'type: column ''{label}'' value ''' || left({name}, 80) || ''' is not a valid {column.type}' end"
+        )
+    return checks
+
+
+def _read_raw(con: duckdb.DuckDBPyConnection, ef: ExtractFile) -> list[str]:
+    """Load the file as text into table `raw` (with `_row_number`); return its column names."""
+    path = str(ef.path).replace("'", "''")
+    if ef.fmt == "csv":
+        relation = (
+            f"select * from read_csv('{path}', all_varchar = true, header = true, delim = ',', quote = '\"', "
+            "escape = '\"', strict_mode = true, null_padding = false) with ordinality"
+        )
+        con.execute(f"create temp table src as {relation}")
+        columns = [c for c in con.table("src").columns if c != "ordinality"]
+        select = ", ".join(f"{_quote(c)} as {_quote(c.strip().lower())}" for c in columns)
+    elif ef.fmt == "jsonl":
+        con.execute(
+            f"create temp table src as select json, ordinality from "
+            f"read_json_objects('{path}', format = 'newline_delimited') with ordinality"
+        )
+        columns = [
+            r[0]
+            for r in con.execute("select distinct unnest(json_keys(json)) from src order by 1").fetchall()
+        ]
+        select = ", ".join(f"json ->> {_sql_string(c)} as {_quote(c.strip().lower())}" for c in columns)
+    else:
+        con.execute(f"create temp table src as select * from read_parquet('{path}') with ordinality")
+        columns = [c for c in con.table("src").columns if c != "ordinality"]
+        select = ", ".join(f"cast({_quote(c)} as varchar) as {_quote(c.strip().lower())}" for c in columns)
+    con.execute(f"create temp table raw as select ordinality as _row_number, {select} from src")
+    return [c.strip().lower() for c in columns]
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _manifest_path(paths: Paths, ef: ExtractFile) -> Path:
+    return ef.entity.folder(paths.lake) / f"{ef.stem}{MANIFEST_SUFFIX}"
+
+
+def read_manifest(paths: Paths, ef: ExtractFile) -> dict | None:
+    path = _manifest_path(paths, ef)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    con.execute(f"copy ({query}) to {_sql_string(str(tmp))} (format parquet, compression zstd)")
+    os.replace(tmp, target)
+
+
+def land_file(ef: ExtractFile, paths: Paths, loaded_at: datetime) -> LandingResult:
+    """Land one extract file. Raises LandingError when the file as a whole cannot be accepted."""
+    checksum = sha256(ef.path)
+    previous = read_manifest(paths, ef)
+    if previous is not None:
+        if previous["checksum"] == checksum:
+            return LandingResult(**{**previous, "status": "skipped"})
+        raise LandingError(
+            ef.relative,
+            "changed file",
+            f"a file of this name was landed on {previous['loaded_at']} with checksum {previous['checksum'][:12]}; "
+            f"this one has {checksum[:12]}. Send corrections under a new extract date instead of overwriting.",
+        )
+    if ef.path.stat().st_size == 0:
+        raise LandingError(ef.relative, "empty file", "the file has no bytes, not even a header")
+
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        try:
+            columns = _read_raw(con, ef)
+        except duckdb.Error as exc:
+            raise LandingError(ef.relative, "unreadable", str(exc).splitlines()[0]) from exc
+        result = _type_and_write(con, ef, paths, columns, checksum, loaded_at)
+    finally:
+        con.close()
+
+    manifest = _manifest_path(paths, ef)
+    tmp = manifest.with_name(f".{manifest.name}.tmp")
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    os.replace(tmp, manifest)
+    return result
+
+
+def _type_and_write(
+    con: duckdb.DuckDBPyConnection,
+    ef: ExtractFile,
+    paths: Paths,
+    columns: list[str],
+    checksum: str,
+    loaded_at: datetime,
+) -> LandingResult:
+    entity = ef.entity
+    warnings: list[str] = []
+    missing_required = [c.name for c in entity.columns if c.required and c.name not in columns]
+    if missing_required:
+        raise LandingError(
+            ef.relative, "missing columns", f"required columns {missing_required} are not in the file"
+        )
+    missing = [c.name for c in entity.columns if c.name not in columns]
+    if missing:
+        warnings.append(f"optional columns {missing} are missing and land as NULL")
+    extra = [c for c in columns if c not in entity.column_names]
+    if extra:
+        warnings.append(f"columns {extra} are not in the contract and are ignored")
+    for name in missing:
+        con.execute(f"alter table raw add column {_quote(name)} varchar")
+
+    problems = ", ".join(p for c in entity.columns for p in _problems(c)) or "null"
+    lineage = (
+        f"{_sql_string(ef.relative)} as _source_file, {_sql_string(checksum)} as _file_checksum, "
+        f"_row_number, date {_sql_string(ef.extract_date.isoformat())} as _extract_date, "
+        f"timestamp {_sql_string(loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f'))} as _loaded_at"
+    )
+    con.execute(
+        f"create temp table checked as select *, list_filter([{problems}], p -> p is not null) as _problems from raw"
+    )
+    typed = ", ".join(f"cast({_typed(c)} as {c.type}) as {_quote(c.name)}" for c in entity.columns)
+    _copy_atomically(
+        con,
+        f"select {typed}, {lineage} from checked where len(_problems) = 0 order by _row_number",
+        entity.folder(paths.lake) / f"{ef.stem}.parquet",
+    )
+    rows_read, rows_quarantined = con.execute(
+        "select count(*), count(*) filter (where len(_problems) > 0) from checked"
+    ).fetchone()
+    quarantine_file = entity.folder(paths.quarantine) / f"{ef.stem}.parquet"
+    if rows_quarantined:
+        raw_values = ", ".join(_quote(c.name) for c in entity.columns)
+        _copy_atomically(
+            con,
+            f"select {raw_values}, {lineage}, split_part(_problems[1], ':', 1) as _rule, "
+            f"array_to_string(_problems, '; ') as _reason from checked where len(_problems) > 0 order by _row_number",
+            quarantine_file,
+        )
+        warnings.append(f"{rows_quarantined} rows quarantined in {quarantine_file.name}")
+    elif quarantine_file.exists():
+        quarantine_file.unlink()
+    if rows_read == 0:
+        warnings.append("the file has a header but no rows")
+    return LandingResult(
+        file=ef.relative,
+        entity=entity.qualified_name,
+        status="landed",
+        checksum=checksum,
+        rows_read=rows_read,
+        rows_landed=rows_read - rows_quarantined,
+        rows_quarantined=rows_quarantined,
+        loaded_at=loaded_at.isoformat(),
+        warnings=warnings,
+    )
+
+
+def ensure_schema_files(paths: Paths) -> None:
+    """A zero-row Parquet file per entity, so that the lake's globs match before any file has landed."""
+    con = duckdb.connect()
+    try:
+        for entity in ENTITIES:
+            target = entity.folder(paths.lake) / SCHEMA_FILE
+            if target.exists():
+                continue
+            columns = ", ".join(
+                f"cast(null as {c.type}) as {_quote(c.name)}" for c in (*entity.columns, *LINEAGE_COLUMNS)
+            )
+            _copy_atomically(con, f"select {columns} limit 0", target)
+    finally:
+        con.close()
+
+
+@dataclass
+class SourceReport:
+    source: str
+    results: list[LandingResult]
+    errors: list[LandingError]
+
+    def totals(self, entity: str | None = None) -> dict[str, int]:
+        rows = [r for r in self.results if entity is None or r.entity == entity]
+        return {
+            "files_landed": sum(r.status == "landed" for r in rows),
+            "files_skipped": sum(r.status == "skipped" for r in rows),
+            "rows_read": sum(r.rows_read for r in rows if r.status == "landed"),
+            "rows_landed": sum(r.rows_landed for r in rows if r.status == "landed"),
+            "rows_quarantined": sum(r.rows_quarantined for r in rows if r.status == "landed"),
+        }
+
+
+def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) -> SourceReport:
+    """Land every new extract file of one source; collect, rather than stop at, file-level errors."""
+    paths.ensure()
+    ensure_schema_files(paths)
+    loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
+    files, errors = discover(paths, source)
+    results: list[LandingResult] = []
+    for ef in files:
+        try:
+            result = land_file(ef, paths, loaded_at)
+        except LandingError as exc:
+            errors.append(exc)
+            continue
+        results.append(result)
+        if result.rows_read != result.rows_landed + result.rows_quarantined:
+            raise AssertionError(f"{ef.relative}: rows read != landed + quarantined")  # guards the invariant
+    report = SourceReport(source, results, errors)
+    landed = report.totals()
+    log.info(
+        "landed %s: %d new files (%d already landed), %d rows, %d quarantined, %d rejected files",
+        source,
+        landed["files_landed"],
+        landed["files_skipped"],
+        landed["rows_landed"],
+        landed["rows_quarantined"],
+        len(errors),
+    )
+    return report
