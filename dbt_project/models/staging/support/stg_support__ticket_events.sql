@@ -1,0 +1,83 @@
+-- One row per ticket history event (creation, replies, status changes, CSAT ratings, ...).
+
+with
+
+source as (
+
+    select * from {{ source('support', 'ticket_events') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        {{ clean_string('event_id') }} as ticket_event_id,
+        {{ clean_string('ticket_id') }} as ticket_id,
+        {{ clean_string('agent_id') }} as agent_id,
+
+        -- attributes
+        {{ clean_string('event_type') }} as event_type,
+        {{ clean_string('author_type') }} as author_type,
+        {{ clean_string('status') }} as status,
+        csat_score,
+        {{ clean_string('body') }} as body,
+
+        -- booleans
+        is_public,
+
+        -- timestamps (UTC)
+        occurred_at,
+
+        -- lineage
+        _source_file,
+        _row_number,
+        _extract_date,
+        _loaded_at
+
+    from source
+
+),
+
+deduplicated as (
+
+    -- an event is immutable: if its id was sent again, the latest extract wins
+    select
+        *,
+        row_number() over (
+            partition by ticket_event_id
+            order by
+                _extract_date desc,
+                _loaded_at desc,
+                _source_file desc,
+                _row_number desc
+        ) as version_rank
+
+    from renamed
+
+),
+
+final as (
+
+    select
+        ticket_event_id,
+        ticket_id,
+        agent_id,
+        event_type,
+        author_type,
+        status,
+        csat_score,
+        body,
+        is_public,
+        occurred_at,
+        _source_file,
+        _row_number,
+        _extract_date,
+        _loaded_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from final

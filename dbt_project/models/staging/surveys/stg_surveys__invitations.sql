@@ -1,0 +1,75 @@
+-- One row per survey invitation.
+
+with
+
+source as (
+
+    select * from {{ source('surveys', 'invitations') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        {{ clean_string('invitation_id') }} as invitation_id,
+        {{ clean_string('customer_id') }} as customer_id,
+        {{ clean_string('related_id') }} as related_id,
+
+        -- attributes
+        {{ clean_string('survey_type') }} as survey_type,
+        {{ clean_string('touchpoint') }} as touchpoint,
+        {{ clean_string('channel') }} as channel,
+
+        -- timestamps (UTC)
+        sent_at,
+
+        -- lineage
+        _source_file,
+        _row_number,
+        _extract_date,
+        _loaded_at
+
+    from source
+
+),
+
+deduplicated as (
+
+    -- an invitation is sent once: if its id was sent again, the latest extract wins
+    select
+        *,
+        row_number() over (
+            partition by invitation_id
+            order by
+                _extract_date desc,
+                _loaded_at desc,
+                _source_file desc,
+                _row_number desc
+        ) as version_rank
+
+    from renamed
+
+),
+
+final as (
+
+    select
+        invitation_id,
+        customer_id,
+        related_id,
+        survey_type,
+        touchpoint,
+        channel,
+        sent_at,
+        _source_file,
+        _row_number,
+        _extract_date,
+        _loaded_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from final
