@@ -47,8 +47,11 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Compiling connects to DuckDB: do it against a scratch database, never the warehouse's.
 test: $(MANIFEST) lint
-	cd dbt_project && ../$(BIN)/dbt compile --profiles-dir . --quiet
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && cd dbt_project && \
+	  CX_BUILD_DB=$$scratch/compile.duckdb CX_LAKE_DIR=$$scratch/lake \
+	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet
 	$(BIN)/pytest
 
 clean:

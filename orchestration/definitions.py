@@ -1,7 +1,5 @@
 """The one entry point: landing, dbt and publish assets, the nightly job and its schedule."""
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg

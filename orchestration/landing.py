@@ -1,7 +1,5 @@
 """One landing asset per source: new extract files -> typed Parquet in the lake."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg

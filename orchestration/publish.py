@@ -1,7 +1,5 @@
 """Publish: the tested build database replaces the serving database in one atomic step."""
 
-from __future__ import annotations
-
 import logging
 import os
 import shutil
@@ -48,7 +46,7 @@ def serving_database() -> dg.MaterializeResult:
     con = duckdb.connect(str(paths.serving_db), read_only=True)
     try:
         tables = con.execute(
-            "select table_schema || '.' || table_name, estimated_size from duckdb_tables() order by 1"
+            "select schema_name || '.' || table_name, estimated_size from duckdb_tables() order by 1"
         ).fetchall()
     finally:
         con.close()

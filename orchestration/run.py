@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = Paths.from_env()
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = defs.get_job_def(args.job).execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def(args.job).execute_in_process(instance=instance, raise_on_error=False)
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nThe {args.job} run failed after {elapsed:.0f} s; the serving database was left as it was.")

@@ -38,7 +38,7 @@ def run_nightly() -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
 
     with dg.DagsterInstance.ephemeral() as instance:
-        return defs.get_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
+        return defs.resolve_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
 
 
 def staging_counts(serving_db: Path) -> dict[str, int]:
