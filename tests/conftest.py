@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from ingestion.settings import DBT_PROJECT_DIR, Paths
@@ -36,3 +38,33 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     paths = Paths.from_env()
     paths.ensure()
     return paths
+
+
+def run_nightly() -> dg.ExecuteInProcessResult:
+    """The nightly job, in this process, with a throwaway Dagster instance."""
+    from orchestration.definitions import defs
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        return defs.resolve_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
+
+
+# A year of 1,200 customers: enough for the planted truths to show in the marts, small enough to
+# build in well under a minute.
+DEMO_ARGS = ("--customers", "1200", "--days", "365", "--seed", "7")
+
+
+@pytest.fixture(scope="session")
+def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Paths, dg.ExecuteInProcessResult]]:
+    """Demo extracts generated and run through the nightly job once, shared by the suite."""
+    root = tmp_path_factory.mktemp("nightly") / "warehouse"
+    with pytest.MonkeyPatch.context() as mp:
+        for var in PATH_VARS:
+            mp.delenv(var, raising=False)
+        mp.setenv("CX_WAREHOUSE_DIR", str(root))
+        paths = Paths.from_env()
+        subprocess.run(
+            [sys.executable, "-m", "ingestion.demo", *DEMO_ARGS, "--out", str(paths.extracts)],
+            check=True,
+            capture_output=True,
+        )
+        yield paths, run_nightly()

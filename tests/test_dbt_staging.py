@@ -311,6 +311,10 @@ def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [
             str(DBT),
             "build",
+            "--select",
+            "path:models/staging",
+            "--indirect-selection",
+            "cautious",
             "--project-dir",
             str(PROJECT_DIR),
             "--profiles-dir",
@@ -320,7 +324,7 @@ def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "--log-path",
             str(tmp / "logs"),
         ],
-        cwd=REPO,
+        cwd=PROJECT_DIR,  # dbt-duckdb resolves python module_paths against the working folder
         env=env,
         capture_output=True,
         text=True,

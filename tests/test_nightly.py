@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from ingestion.contracts import ENTITIES, Entity
 from ingestion.settings import Paths
+from tests.conftest import run_nightly
 
 # Entities that send a new version of a record when it changes; staging keeps one row per key.
 VERSIONED = {"crm.customers", "support.tickets"}
@@ -34,11 +32,22 @@ def distinct_keys_in_files(extracts: Path, entity: Entity) -> tuple[int, int]:
     return len(keys), len(set(keys))
 
 
-def run_nightly() -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import defs
-
-    with dg.DagsterInstance.ephemeral() as instance:
-        return defs.resolve_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
+def mart_digests(serving_db: Path) -> dict[str, tuple[int, int]]:
+    """Per mart: rows and an order-independent hash of their contents."""
+    con = duckdb.connect(str(serving_db), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        ]
+        return {
+            n: con.execute(f"select count(*), coalesce(sum(hash(t)), 0) from marts.{n} as t").fetchone()
+            for n in names
+        }
+    finally:
+        con.close()
 
 
 def staging_counts(serving_db: Path) -> dict[str, int]:
@@ -54,44 +63,17 @@ def staging_counts(serving_db: Path) -> dict[str, int]:
         con.close()
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Paths, dg.ExecuteInProcessResult]:
-    root = tmp_path_factory.mktemp("nightly") / "warehouse"
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("CX_EXTRACTS_DIR", "CX_LAKE_DIR", "CX_QUARANTINE_DIR", "CX_BUILD_DB", "CX_SERVING_DB"):
-            mp.delenv(var, raising=False)
-        mp.setenv("CX_WAREHOUSE_DIR", str(root))
-        paths = Paths.from_env()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ingestion.demo",
-                "--customers",
-                "150",
-                "--days",
-                "45",
-                "--seed",
-                "7",
-                "--out",
-                str(paths.extracts),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        result = run_nightly()
-        yield paths, result
-
-
-def test_the_nightly_job_succeeds_and_publishes(demo_run: tuple[Paths, dg.ExecuteInProcessResult]) -> None:
-    paths, result = demo_run
+def test_the_nightly_job_succeeds_and_publishes(demo_night: tuple[Paths, dg.ExecuteInProcessResult]) -> None:
+    paths, result = demo_night
     assert result.success
     assert paths.serving_db.exists()
     assert paths.serving_db != paths.build_db
 
 
-def test_every_extract_row_is_staged_once_per_key(demo_run: tuple[Paths, dg.ExecuteInProcessResult]) -> None:
-    paths, _ = demo_run
+def test_every_extract_row_is_staged_once_per_key(
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult],
+) -> None:
+    paths, _ = demo_night
     counts = staging_counts(paths.serving_db)
     for entity in ENTITIES:
         rows, keys = distinct_keys_in_files(paths.extracts, entity)
@@ -102,8 +84,8 @@ def test_every_extract_row_is_staged_once_per_key(demo_run: tuple[Paths, dg.Exec
     assert not any(paths.quarantine.rglob("*.parquet")), "the demo extracts are clean: nothing is quarantined"
 
 
-def test_every_extract_file_landed_once(demo_run: tuple[Paths, dg.ExecuteInProcessResult]) -> None:
-    paths, _ = demo_run
+def test_every_extract_file_landed_once(demo_night: tuple[Paths, dg.ExecuteInProcessResult]) -> None:
+    paths, _ = demo_night
     for entity in ENTITIES:
         extracts = sorted(p.name.rsplit(".", 1)[0] for p in entity.folder(paths.extracts).iterdir())
         landed = sorted(
@@ -113,14 +95,16 @@ def test_every_extract_file_landed_once(demo_run: tuple[Paths, dg.ExecuteInProce
 
 
 def test_a_second_night_on_the_same_files_changes_nothing(
-    demo_run: tuple[Paths, dg.ExecuteInProcessResult],
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult],
 ) -> None:
-    paths, _ = demo_run
+    paths, _ = demo_night
     before = staging_counts(paths.serving_db)
+    marts = mart_digests(paths.serving_db)
     manifests = {p: p.read_text() for p in paths.lake.rglob("*.landed.json")}
     again = run_nightly()
     assert again.success
     assert staging_counts(paths.serving_db) == before
+    assert mart_digests(paths.serving_db) == marts  # same inputs, same marts
     assert {p: p.read_text() for p in paths.lake.rglob("*.landed.json")} == manifests
     landed = again.asset_materializations_for_node("land_crm")
     assert {m.metadata["files_landed"].value for m in landed} == {0}

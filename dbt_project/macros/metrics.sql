@@ -1,0 +1,69 @@
+{#-
+    The metric definitions of docs DOMAIN.md, each written once and used by every model that
+    reports it. Scores: NPS 0-10, CSAT and CES 1-5.
+-#}
+
+{#- NPS category: 0-6 detractor, 7-8 passive, 9-10 promoter. -#}
+{% macro nps_category(score) -%}
+    case
+        when {{ score }} >= 9 then 'promoter'
+        when {{ score }} >= 7 then 'passive'
+        when {{ score }} >= 0 then 'detractor'
+    end
+{%- endmacro %}
+
+{#- A response's experience: NPS by category; CSAT and CES 4-5 positive, 3 neutral, 1-2 negative. -#}
+{% macro score_outcome(survey_type, score) -%}
+    case
+        when {{ survey_type }} = 'NPS' then
+            case
+                when {{ score }} >= 9 then 'positive'
+                when {{ score }} >= 7 then 'neutral'
+                when {{ score }} >= 0 then 'negative'
+            end
+        when {{ score }} >= 4 then 'positive'
+        when {{ score }} = 3 then 'neutral'
+        when {{ score }} >= 1 then 'negative'
+    end
+{%- endmacro %}
+
+{#- NPS = % promoters - % detractors, -100..100, one decimal. -#}
+{% macro nps(promoters, detractors, responses) -%}
+    round(100.0 * (({{ promoters }}) - ({{ detractors }})) / nullif({{ responses }}, 0), 1)
+{%- endmacro %}
+
+{#-
+    95% margin of error of an NPS, in NPS points: 1.96 * sqrt(var / n), where each response is
+    +1 (promoter), 0 or -1 (detractor), so var = (P + D) - (P - D)^2 with P, D the shares.
+-#}
+{% macro nps_margin_of_error(promoters, detractors, responses) -%}
+    round(
+        100.0 * 1.96 * sqrt(
+            (
+                (({{ promoters }}) + ({{ detractors }})) / nullif({{ responses }}, 0)::double
+                - pow((({{ promoters }}) - ({{ detractors }})) / nullif({{ responses }}, 0)::double, 2)
+            ) / nullif({{ responses }}, 0)
+        ),
+        1
+    )
+{%- endmacro %}
+
+{#- CSAT = 100 * satisfied (4-5) / responses, rounded to a whole number. -#}
+{% macro csat(satisfied, responses) -%}
+    round(100.0 * ({{ satisfied }}) / nullif({{ responses }}, 0), 0)
+{%- endmacro %}
+
+{#- CES = share of responses that agree (4-5), as a percentage with one decimal. -#}
+{% macro ces(agree, responses) -%}
+    round(100.0 * ({{ agree }}) / nullif({{ responses }}, 0), 1)
+{%- endmacro %}
+
+{#- Churn rate = customers lost / customers at the start, %; none when nobody was there at the start. -#}
+{% macro churn_rate(lost, at_start) -%}
+    round(100.0 * ({{ lost }}) / nullif({{ at_start }}, 0), 1)
+{%- endmacro %}
+
+{#- Retention rate = (customers at end - new customers) / customers at start, %. -#}
+{% macro retention_rate(at_end, new, at_start) -%}
+    round(100.0 * (({{ at_end }}) - ({{ new }})) / nullif({{ at_start }}, 0), 1)
+{%- endmacro %}
