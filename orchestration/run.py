@@ -13,17 +13,30 @@ from ingestion.settings import Paths
 from orchestration.definitions import defs
 
 
-def headline(serving_db: str) -> list[tuple[str, int]]:
-    """Rows per staging model in the serving database."""
+def headline(serving_db: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """Rows per staging model and mart, and a few headline figures, from the serving database."""
     con = duckdb.connect(serving_db, read_only=True)
     try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables() where schema_name = 'staging' order by 1"
-            ).fetchall()
-        ]
-        return [(n, con.execute(f'select count(*) from staging."{n}"').fetchone()[0]) for n in names]
+        tables = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where schema_name in ('staging', 'marts') order by schema_name desc, table_name"
+        ).fetchall()
+        counts = [(t, con.execute(f"select count(*) from {t}").fetchone()[0]) for (t,) in tables]
+        figures = []
+        if any(t == "marts.mart_cx_scores" for t, _ in counts):
+            for survey, score, n in con.execute(
+                "select survey_type, score, responses from marts.mart_cx_scores "
+                "where totals_over = 'month,touchpoint,channel,customer_segment' order by 1 desc"
+            ).fetchall():
+                figures.append(f"{survey} {score:g} over {n:,} responses")
+        if any(t == "marts.mart_churn_monthly" for t, _ in counts):
+            row = con.execute(
+                "select month_start, churn_rate_pct, customers_at_end from marts.mart_churn_monthly "
+                "where segment_type = 'all' and not is_partial_month order by month_start desc limit 1"
+            ).fetchone()
+            if row:
+                figures.append(f"churn {row[1]}% in {row[0]:%Y-%m}, {row[2]:,} active customers at its end")
+        return counts, figures
     finally:
         con.close()
 
@@ -45,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\nThe {args.job} run succeeded in {elapsed:.0f} s.")
     print(f"Serving database: {paths.serving_db}")
-    for name, rows in headline(str(paths.serving_db)):
-        print(f"  staging.{name:<28} {rows:>12,} rows")
+    counts, figures = headline(str(paths.serving_db))
+    for name, rows in counts:
+        print(f"  {name:<36} {rows:>12,} rows")
+    for figure in figures:
+        print(f"  {figure}")
     return 0
 
 

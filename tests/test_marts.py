@@ -6,6 +6,7 @@ never read back from the warehouse; the planted truths of docs/demo-data.md must
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from ingestion.contracts import ENTITIES
-from ingestion.settings import Paths
+from ingestion.settings import DBT_PROJECT_DIR, Paths
 
 Night = tuple[Paths, dg.ExecuteInProcessResult]
 
@@ -278,3 +279,20 @@ def test_slow_tickets_get_lower_csat(db) -> None:
         """
     ).fetchone()
     assert slow < fast - 0.5
+
+
+def test_every_built_column_is_described(db) -> None:
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    described = {
+        node["name"]: {name for name, column in node["columns"].items() if column.get("description")}
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node.get("description")
+    }
+    built = db.execute(
+        "select table_name, list(column_name) from duckdb_columns() "
+        "where schema_name in ('intermediate', 'marts') group by 1"
+    ).fetchall()
+    assert len(built) >= 19
+    for table, columns in built:
+        assert table in described, f"{table} has no description"
+        assert set(columns) <= described[table], f"{table}: undocumented {set(columns) - described[table]}"
