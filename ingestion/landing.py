@@ -20,7 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
+from expectations.gate import Outcome, validate
+from expectations.suites import ROW_COUNT_HISTORY
 from ingestion.contracts import ENTITIES, FILE_NAME, LINEAGE_COLUMNS, Column, Entity, entities_of
 from ingestion.settings import Paths
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST_SUFFIX = ".landed.json"
 SCHEMA_FILE = "_schema.parquet"
+# Files validated together by the gate: big enough to amortise a GX run, small enough for memory.
+GATE_BATCH_FILES = 100
 
 
 class LandingError(Exception):
@@ -167,7 +172,7 @@ def _read_raw(con: duckdb.DuckDBPyConnection, ef: ExtractFile) -> list[str]:
         con.execute(f"create temp table src as select * from read_parquet('{path}') with ordinality")
         columns = [c for c in con.table("src").columns if c != "ordinality"]
         select = ", ".join(f"cast({_quote(c)} as varchar) as {_quote(c.strip().lower())}" for c in columns)
-    con.execute(f"create temp table raw as select ordinality as _row_number, {select} from src")
+    con.execute(f"create temp view raw as select ordinality as _row_number, {select} from src")
     return [c.strip().lower() for c in columns]
 
 
@@ -191,13 +196,28 @@ def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -
     os.replace(tmp, target)
 
 
-def land_file(
-    ef: ExtractFile, paths: Paths, loaded_at: datetime, db: duckdb.DuckDBPyConnection | None = None
-) -> LandingResult:
-    """Land one extract file. Raises LandingError when the file as a whole cannot be accepted.
+@dataclass
+class Prepared:
+    """One new extract file read and typed, not yet written: the gate decides which rows land."""
 
-    `db` is an in-memory DuckDB shared by the files of a run: opening a database per file cost
-    more than landing it. Each file works in its own cursor, whose temp tables vanish with it.
+    ef: ExtractFile
+    checksum: str
+    # The file's own cursor on the run's DuckDB, holding temp tables `typed` (contract columns +
+    # lineage) and `untyped` (rows that did not type: raw text + lineage + _rule + _reason) until
+    # the file is written.
+    con: duckdb.DuckDBPyConnection
+    rows_read: int
+    warnings: list[str]
+
+
+def prepare_file(
+    ef: ExtractFile, paths: Paths, loaded_at: datetime, db: duckdb.DuckDBPyConnection
+) -> Prepared | LandingResult:
+    """Read and type one extract file, or return its earlier result when it has landed before.
+
+    Raises LandingError when the file as a whole cannot be accepted. `db` is an in-memory DuckDB
+    shared by the files of a run (opening one per file cost more than landing it); each file works
+    in its own cursor, whose temp tables vanish with it.
     """
     checksum = sha256(ef.path)
     previous = read_manifest(paths, ef)
@@ -213,32 +233,28 @@ def land_file(
     if ef.path.stat().st_size == 0:
         raise LandingError(ef.relative, "empty file", "the file has no bytes, not even a header")
 
-    con = db.cursor() if db is not None else duckdb.connect()
+    con = db.cursor()
     try:
         con.execute("set TimeZone = 'UTC'")
         try:
             columns = _read_raw(con, ef)
         except duckdb.Error as exc:
-            raise LandingError(ef.relative, "unreadable", str(exc).splitlines()[0]) from exc
-        result = _type_and_write(con, ef, paths, columns, checksum, loaded_at)
-    finally:
+            message = str(exc).splitlines()[0]
+            rule = "encoding" if "unicode" in message.lower() or "utf" in message.lower() else "unreadable"
+            raise LandingError(ef.relative, rule, message) from exc
+        return _type(con, ef, columns, checksum, loaded_at)
+    except BaseException:
         con.close()
-
-    manifest = _manifest_path(paths, ef)
-    tmp = manifest.with_name(f".{manifest.name}.tmp")
-    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    os.replace(tmp, manifest)
-    return result
+        raise
 
 
-def _type_and_write(
+def _type(
     con: duckdb.DuckDBPyConnection,
     ef: ExtractFile,
-    paths: Paths,
     columns: list[str],
     checksum: str,
     loaded_at: datetime,
-) -> LandingResult:
+) -> Prepared:
     entity = ef.entity
     warnings: list[str] = []
     missing_required = [c.name for c in entity.columns if c.required and c.name not in columns]
@@ -252,8 +268,11 @@ def _type_and_write(
     extra = [c for c in columns if c not in entity.column_names]
     if extra:
         warnings.append(f"columns {extra} are not in the contract and are ignored")
-    for name in missing:
-        con.execute(f"alter table raw add column {_quote(name)} varchar")
+    base = "raw"
+    if missing:
+        nulls = ", ".join(f"cast(null as varchar) as {_quote(name)}" for name in missing)
+        con.execute(f"create temp view padded as select *, {nulls} from raw")
+        base = "padded"
 
     problems = ", ".join(p for c in entity.columns for p in _problems(c)) or "null"
     lineage = (
@@ -262,42 +281,87 @@ def _type_and_write(
         f"timestamp {_sql_string(loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f'))} as _loaded_at"
     )
     con.execute(
-        f"create temp table checked as select *, list_filter([{problems}], p -> p is not null) as _problems from raw"
+        f"create temp view checked as select *, list_filter([{problems}], p -> p is not null) as _problems from {base}"
     )
     typed = ", ".join(f"cast({_typed(c)} as {c.type}) as {_quote(c.name)}" for c in entity.columns)
-    _copy_atomically(
-        con,
-        f"select {typed}, {lineage} from checked where len(_problems) = 0 order by _row_number",
-        entity.folder(paths.lake) / f"{ef.stem}.parquet",
-    )
-    rows_read, rows_quarantined = con.execute(
-        "select count(*), count(*) filter (where len(_problems) > 0) from checked"
-    ).fetchone()
-    quarantine_file = entity.folder(paths.quarantine) / f"{ef.stem}.parquet"
-    if rows_quarantined:
-        raw_values = ", ".join(_quote(c.name) for c in entity.columns)
-        _copy_atomically(
-            con,
-            f"select {raw_values}, {lineage}, split_part(_problems[1], ':', 1) as _rule, "
-            f"array_to_string(_problems, '; ') as _reason from checked where len(_problems) > 0 order by _row_number",
-            quarantine_file,
-        )
-        warnings.append(f"{rows_quarantined} rows quarantined in {quarantine_file.name}")
-    elif quarantine_file.exists():
-        quarantine_file.unlink()
+    raw_values = ", ".join(_quote(c.name) for c in entity.columns)
+    rows_read = con.execute("select count(*) from src").fetchone()[0]
     if rows_read == 0:
         warnings.append("the file has a header but no rows")
-    return LandingResult(
+    con.execute(f"create temp table typed as select {typed}, {lineage} from checked where len(_problems) = 0")
+    con.execute(
+        f"create temp table untyped as select {raw_values}, {lineage}, "
+        f"split_part(_problems[1], ':', 1) as _rule, array_to_string(_problems, '; ') as _reason "
+        f"from checked where len(_problems) > 0"
+    )
+    return Prepared(ef, checksum, con, rows_read, warnings)
+
+
+def write_file(
+    prepared: Prepared,
+    failures: pd.DataFrame,
+    warnings: list[str],
+    paths: Paths,
+    loaded_at: datetime,
+) -> LandingResult:
+    """Write the rows that passed to the lake and the rest to quarantine, then the manifest (last).
+
+    `failures` holds the gate's failing rows of this file (_row_number, _rule, _reason).
+    """
+    ef, entity, con = prepared.ef, prepared.ef.entity, prepared.con
+    try:
+        columns = ", ".join(_quote(c.name) for c in (*entity.columns, *LINEAGE_COLUMNS))
+        passed, quarantined = "typed", "untyped"
+        if len(failures):
+            con.register("failures", failures)
+            con.execute(
+                "create temp table failed as select _row_number, first(_rule order by _rule) as _rule, "
+                "string_agg(_reason, '; ' order by _rule) as _reason from failures group by _row_number"
+            )
+            # Quarantine keeps every value as text, as typing failures do, with every rule the row broke.
+            as_text = ", ".join(
+                f"cast({_quote(c.name)} as varchar) as {_quote(c.name)}" for c in entity.columns
+            )
+            lineage = ", ".join(_quote(c.name) for c in LINEAGE_COLUMNS)
+            passed = "(select * from typed anti join failed using (_row_number))"
+            quarantined = (
+                f"(select * from untyped union all by name select {as_text}, {lineage}, failed._rule, "
+                f"failed._reason from typed join failed using (_row_number))"
+            )
+        rows_landed, rows_quarantined = con.execute(
+            f"select (select count(*) from {passed}), (select count(*) from {quarantined})"
+        ).fetchone()
+        _copy_atomically(
+            con,
+            f"select {columns} from {passed} order by _row_number",
+            entity.folder(paths.lake) / f"{ef.stem}.parquet",
+        )
+        quarantine_file = entity.folder(paths.quarantine) / f"{ef.stem}.parquet"
+        if rows_quarantined:
+            _copy_atomically(con, f"select * from {quarantined} order by _row_number", quarantine_file)
+            warnings = [*warnings, f"{rows_quarantined} rows quarantined in {quarantine_file.name}"]
+        elif quarantine_file.exists():
+            quarantine_file.unlink()
+    finally:
+        con.close()
+    result = LandingResult(
         file=ef.relative,
         entity=entity.qualified_name,
         status="landed",
-        checksum=checksum,
-        rows_read=rows_read,
-        rows_landed=rows_read - rows_quarantined,
+        checksum=prepared.checksum,
+        rows_read=prepared.rows_read,
+        rows_landed=rows_landed,
         rows_quarantined=rows_quarantined,
         loaded_at=loaded_at.isoformat(),
-        warnings=warnings,
+        warnings=[*prepared.warnings, *warnings],
     )
+    if result.rows_read != result.rows_landed + result.rows_quarantined:
+        raise AssertionError(f"{ef.relative}: rows read != landed + quarantined")  # guards the invariant
+    manifest = _manifest_path(paths, ef)
+    tmp = manifest.with_name(f".{manifest.name}.tmp")
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    os.replace(tmp, manifest)
+    return result
 
 
 def ensure_schema_files(paths: Paths) -> None:
@@ -321,6 +385,7 @@ class SourceReport:
     source: str
     results: list[LandingResult]
     errors: list[LandingError]
+    outcomes: list[Outcome] = field(default_factory=list)  # expectation results of the gate
 
     def totals(self, entity: str | None = None) -> dict[str, int]:
         rows = [r for r in self.results if entity is None or r.entity == entity]
@@ -334,31 +399,66 @@ class SourceReport:
 
 
 def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) -> SourceReport:
-    """Land every new extract file of one source; collect, rather than stop at, file-level errors."""
+    """Land every new extract file of one source through the quality gate.
+
+    Files are read and typed in parallel, each entity's new rows are validated together by its
+    expectation suite (one GX run per batch of files rather than per file), and then each file's
+    passing rows land while failing rows go to quarantine. File-level errors are collected, and the
+    rejected files moved aside with a reason file, rather than stopping the other files.
+    """
     paths.ensure()
     ensure_schema_files(paths)
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
     files, errors = discover(paths, source)
     results: list[LandingResult] = []
+    outcomes: list[Outcome] = []
     with duckdb.connect() as db, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
 
-        def attempt(ef: ExtractFile) -> LandingResult | LandingError:
+        def attempt(ef: ExtractFile) -> Prepared | LandingResult | LandingError:
             try:
-                return land_file(ef, paths, loaded_at, db)
+                return prepare_file(ef, paths, loaded_at, db)
             except LandingError as exc:
                 return exc
 
-        # Files are independent; map keeps the discovery order, so reports are stable.
-        for ef, outcome in zip(files, pool.map(attempt, files), strict=True):
-            if isinstance(outcome, LandingError):
-                errors.append(outcome)
-                continue
-            results.append(outcome)
-            if outcome.rows_read != outcome.rows_landed + outcome.rows_quarantined:
-                raise AssertionError(
-                    f"{ef.relative}: rows read != landed + quarantined"
-                )  # guards the invariant
-    report = SourceReport(source, results, errors)
+        for entity in entities_of(source):
+            entity_files = [ef for ef in files if ef.entity == entity]
+            history = _recent_row_counts(paths, entity)
+            for start in range(0, len(entity_files), GATE_BATCH_FILES):
+                batch = entity_files[start : start + GATE_BATCH_FILES]
+                prepared: list[Prepared] = []
+                # map keeps the discovery order, so reports are stable
+                for outcome in pool.map(attempt, batch):
+                    if isinstance(outcome, LandingError):
+                        errors.append(outcome)
+                    elif isinstance(outcome, LandingResult):
+                        results.append(outcome)
+                    else:
+                        prepared.append(outcome)
+                if not prepared:
+                    continue
+                frame = pd.concat(
+                    [p.con.sql("select * from typed").df() for p in prepared], ignore_index=True
+                )
+                gate = validate(entity, frame, loaded_at, history)
+                outcomes += gate.outcomes
+                by_file = dict(tuple(gate.failures.groupby("_source_file")))
+                no_failures = gate.failures.iloc[0:0]
+                writes = [
+                    pool.submit(
+                        write_file,
+                        p,
+                        by_file.get(p.ef.relative, no_failures),
+                        gate.warnings.get(p.ef.relative, []),
+                        paths,
+                        loaded_at,
+                    )
+                    for p in prepared
+                ]
+                results += [w.result() for w in writes]
+                history += [p.rows_read for p in prepared]
+    for error in errors:
+        reject(paths, error)
+    report = SourceReport(source, results, errors, outcomes)
     landed = report.totals()
     log.info(
         "landed %s: %d new files (%d already landed), %d rows, %d quarantined, %d rejected files",
@@ -370,3 +470,31 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
         len(errors),
     )
     return report
+
+
+def _recent_row_counts(paths: Paths, entity: Entity) -> list[int]:
+    """Rows read per landed file of the entity, oldest first: the baseline for the row-count check."""
+    manifests = sorted(entity.folder(paths.lake).glob(f"*{MANIFEST_SUFFIX}"))[-ROW_COUNT_HISTORY:]
+    return [json.loads(m.read_text())["rows_read"] for m in manifests]
+
+
+def reject(paths: Paths, error: LandingError) -> None:
+    """Move a rejected file out of the extracts folder, with a reason file beside it."""
+    source = paths.extracts / error.file
+    target = paths.rejected / error.file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.exists():
+        os.replace(source, target)
+    reason = target.with_name(f"{target.name}.reason.json")
+    reason.write_text(
+        json.dumps(
+            {
+                "file": error.file,
+                "rule": error.rule,
+                "detail": error.detail,
+                "rejected_at": datetime.now(UTC).isoformat(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )

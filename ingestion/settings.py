@@ -16,7 +16,8 @@ class Paths:
 
     `CX_WAREHOUSE_DIR` (default `./warehouse`) holds everything; the others default to folders in it:
     `CX_EXTRACTS_DIR` (incoming extract files), `CX_LAKE_DIR` (landed Parquet), `CX_QUARANTINE_DIR`
-    (rows that could not land, with the reason), `CX_BUILD_DB` (the database dbt builds into) and
+    (rows that could not land, with the reason), `CX_REJECTED_DIR` (whole files that could not land,
+    each with a reason file), `CX_BUILD_DB` (the database dbt builds into) and
     `CX_SERVING_DB` (the database BI tools read).
     """
 
@@ -24,6 +25,7 @@ class Paths:
     extracts: Path
     lake: Path
     quarantine: Path
+    rejected: Path
     build_db: Path
     serving_db: Path
 
@@ -39,6 +41,7 @@ class Paths:
             extracts=path("CX_EXTRACTS_DIR", base / "extracts"),
             lake=path("CX_LAKE_DIR", base / "lake"),
             quarantine=path("CX_QUARANTINE_DIR", base / "quarantine"),
+            rejected=path("CX_REJECTED_DIR", base / "rejected"),
             build_db=path("CX_BUILD_DB", base / "build" / "cx_build.duckdb"),
             serving_db=path("CX_SERVING_DB", base / "cx.duckdb"),
         )
@@ -52,6 +55,7 @@ class Paths:
             self.extracts,
             self.lake,
             self.quarantine,
+            self.rejected,
             self.build_db.parent,
             self.serving_db.parent,
         ):

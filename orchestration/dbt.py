@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ingestion.settings import DBT_PROJECT_DIR, Paths
+from orchestration.run_record import save
 
 cx_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Under `dagster dev` this re-parses on load; elsewhere the manifest is prepared once by `make manifest`.
@@ -33,7 +34,62 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     paths = Paths.from_env()
     paths.ensure()
     os.environ.update(paths.dbt_env())  # dbt inherits the environment; profiles.yml reads the paths from it
-    yield from dbt.cli(["build"], context=context).stream()
+    # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
+    freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
+    freshness.wait()
+    build = dbt.cli(["build"], context=context, raise_on_error=False)
+    yield from build.stream()
+    tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
+    save(
+        paths,
+        context.run_id,
+        "dbt",
+        {"dbt_test_results": tests, "source_freshness": _freshness(context.run_id, freshness)},
+    )
+    if not build.is_successful():
+        failed = [
+            f"{t['unique_id']}: {t['status']} {t['message'] or ''}".strip()
+            for t in tests
+            if t["status"] in ("fail", "error")
+        ]
+        raise dg.Failure(
+            description="dbt build failed; everything downstream of the failure was skipped and the serving "
+            "database was not replaced.\n" + "\n".join(failed[:50]),
+            metadata={"failed_tests": dg.MetadataValue.json(failed)},
+        )
+
+
+def _test_results(run_id: str, run_results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "unique_id": r["unique_id"],
+            "status": r["status"],
+            "failures": r.get("failures"),
+            "message": r.get("message"),
+        }
+        for r in run_results.get("results", [])
+        if r["unique_id"].split(".")[0] in ("test", "unit_test")
+    ]
+
+
+def _freshness(run_id: str, invocation: Any) -> list[dict[str, Any]]:
+    try:
+        sources = invocation.get_artifact("sources.json")
+    except Exception:  # no artifact when freshness could not run at all; that is in the run's log
+        return []
+    return [
+        {
+            "run_id": run_id,
+            "source": r["unique_id"].removeprefix("source.cx_warehouse."),
+            "status": r["status"],
+            "max_loaded_at": r.get("max_loaded_at"),
+            "age_hours": round(r["max_loaded_at_time_ago_in_s"] / 3600, 1)
+            if r.get("max_loaded_at_time_ago_in_s")
+            else None,
+        }
+        for r in sources.get("results", [])
+    ]
 
 
 dbt_resource = DbtCliResource(project_dir=cx_dbt_project, dbt_executable=DBT_EXECUTABLE)

@@ -6,12 +6,13 @@ import dagster as dg
 
 from orchestration.dbt import cx_dbt_models, dbt_resource
 from orchestration.landing import landing_assets
-from orchestration.publish import serving_database
+from orchestration.publish import record_failed_run, serving_database
 
 nightly = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
     description="Land new extracts, build and test every dbt model, then publish the serving database.",
+    hooks={record_failed_run},
 )
 
 nightly_schedule = dg.ScheduleDefinition(

@@ -1,4 +1,9 @@
-"""One landing asset per source: new extract files -> typed Parquet in the lake."""
+"""One landing asset per source: new extract files -> quality gate -> typed Parquet in the lake.
+
+Each entity's great-expectations results are reported as a Dagster asset check: rows the gate
+quarantined make it a warning (the rest landed); a rejected file fails the source's step, which
+stops everything downstream in the run.
+"""
 
 from collections.abc import Iterator
 
@@ -7,6 +12,9 @@ import dagster as dg
 from ingestion.contracts import SOURCES, entities_of
 from ingestion.landing import land_source
 from ingestion.settings import Paths
+from orchestration.run_record import landing_rows, save
+
+CHECK = "great_expectations"
 
 
 def landing_asset(source: str) -> dg.AssetsDefinition:
@@ -16,23 +24,54 @@ def landing_asset(source: str) -> dg.AssetsDefinition:
         dg.AssetSpec([e.source, e.name], group_name="landing", description=e.description, kinds={"parquet"})
         for e in entities
     ]
+    checks = [
+        dg.AssetCheckSpec(
+            CHECK,
+            asset=[e.source, e.name],
+            description=f"The {e.qualified_name} expectation suite (expectations/suites.py) on the files landed "
+            "in this run; failing rows are quarantined.",
+        )
+        for e in entities
+    ]
 
-    @dg.multi_asset(name=f"land_{source}", specs=specs)
-    def land(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        report = land_source(Paths.from_env(), source)
+    @dg.multi_asset(name=f"land_{source}", specs=specs, check_specs=checks)
+    def land(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        paths = Paths.from_env()
+        report = land_source(paths, source)
+        save(paths, context.run_id, f"land_{source}", landing_rows(context.run_id, report))
         for entity in entities:
-            totals = report.totals(entity.qualified_name)
-            warnings = [w for r in report.results if r.entity == entity.qualified_name for w in r.warnings]
+            name = entity.qualified_name
+            totals = report.totals(name)
+            warnings = [f"{r.file}: {w}" for r in report.results if r.entity == name for w in r.warnings]
             yield dg.MaterializeResult(
                 asset_key=[entity.source, entity.name],
                 metadata={**totals, "warnings": dg.MetadataValue.json(warnings)},
+            )
+            outcomes = [o for o in report.outcomes if o.entity == name]
+            failed = [o for o in outcomes if not o.success]
+            yield dg.AssetCheckResult(
+                asset_key=[entity.source, entity.name],
+                check_name=CHECK,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "expectations_run": len(outcomes),
+                    "expectations_failed": len(failed),
+                    "rows_quarantined": totals["rows_quarantined"],
+                    "failed": dg.MetadataValue.json(
+                        [
+                            f"{o.expectation} on {o.column}: {o.unexpected_count} rows ({o.rule})"
+                            for o in failed
+                        ]
+                    ),
+                },
             )
         if report.errors:
             for error in report.errors:
                 context.log.error(str(error))
             raise dg.Failure(
-                description=f"{len(report.errors)} {source} extract file(s) rejected:\n"
-                + "\n".join(str(e) for e in report.errors),
+                description=f"{len(report.errors)} {source} extract file(s) rejected (moved to "
+                f"{paths.rejected}):\n" + "\n".join(str(e) for e in report.errors),
                 metadata={"rejected": dg.MetadataValue.json([vars(e) for e in report.errors])},
             )
 

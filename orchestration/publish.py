@@ -1,8 +1,14 @@
-"""Publish: the tested build database replaces the serving database in one atomic step."""
+"""Publish: the tested marts replace the serving database in one atomic step.
+
+The serving database is built as a new file beside the serving one - the marts copied from the
+build database, the run record as `ops` tables, a privacy check over every text column - then
+renamed over it. Readers holding the old file keep a consistent snapshot; new connections see the
+new file; a crash at any moment leaves either the old or the new file, never a mix.
+"""
 
 import logging
 import os
-import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -10,49 +16,135 @@ import duckdb
 
 from ingestion.settings import Paths
 from orchestration.dbt import cx_dbt_models
+from orchestration.run_record import run_row, save, write_ops_tables
 
 log = logging.getLogger(__name__)
 
+# Only these schemas reach BI tools: staging and intermediate hold personal data (emails, names).
+SERVED_SCHEMAS = ("marts",)
+# Free-text columns allowed in the serving database (documented in docs/privacy.md); emails and
+# phone numbers in them are masked by the models. No other text column may hold an email address.
+FREE_TEXT_ALLOW_LIST = {
+    ("marts", "fct_survey_responses", "comment"),
+    ("marts", "fct_support_tickets", "subject"),
+}
+EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 
-def publish(build_db: Path, serving_db: Path) -> None:
-    """Copy the build database next to the serving one, then rename it over the serving one.
 
-    Readers holding the old file keep a consistent snapshot of it; new connections see the new file.
-    The copy is made from a checkpointed file so it needs no write-ahead log.
-    """
-    con = duckdb.connect(str(build_db))
-    try:
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    serving_db.parent.mkdir(parents=True, exist_ok=True)
-    staged = serving_db.with_name(f".{serving_db.name}.publishing")
-    shutil.copyfile(build_db, staged)
+class PrivacyError(Exception):
+    """A served column holds personal data it must not."""
+
+
+def check_privacy(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail the publish if any served text column holds an email address."""
+    columns = con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() "
+        "where data_type = 'VARCHAR' and schema_name in (select unnest(?::varchar[]))",
+        [list(SERVED_SCHEMAS)],
+    ).fetchall()
+    leaks = [
+        f"{schema}.{table}.{column}"
+        for schema, table, column in columns
+        if con.execute(
+            f'select count(*) from {schema}."{table}" where regexp_matches("{column}", ?)', [EMAIL_PATTERN]
+        ).fetchone()[0]
+    ]
+    if leaks:
+        raise PrivacyError(f"email addresses found in served columns: {', '.join(leaks)}")
+
+
+def _stage(paths: Paths) -> Path:
+    staged = paths.serving_db.with_name(f".{paths.serving_db.name}.publishing")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.unlink(missing_ok=True)  # left by a crashed publish
+    Path(f"{staged}.wal").unlink(missing_ok=True)
+    return staged
+
+
+def _swap(staged: Path, serving_db: Path) -> None:
     with staged.open("rb+") as f:
         os.fsync(f.fileno())
     os.replace(staged, serving_db)
-    log.info("published %s -> %s", build_db, serving_db)
+
+
+def publish(paths: Paths) -> dict[str, int]:
+    """Build the new serving database from the build database's marts, then rename it over."""
+    staged = _stage(paths)
+    con = duckdb.connect(str(staged))
+    try:
+        con.execute(f"attach '{paths.build_db}' as build (read_only)")
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'build' "
+            "and schema_name in (select unnest(?::varchar[])) order by 1, 2",
+            [list(SERVED_SCHEMAS)],
+        ).fetchall()
+        rows = {}
+        for schema, table in tables:
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(f'create table {schema}."{table}" as select * from build.{schema}."{table}"')
+            rows[f"{schema}.{table}"] = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+        con.execute("detach build")
+        check_privacy(con)
+        write_ops_tables(con, paths)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    _swap(staged, paths.serving_db)
+    log.info("published %d tables -> %s", len(rows), paths.serving_db)
+    return rows
+
+
+def publish_run_record(paths: Paths) -> None:
+    """Refresh only the `ops` tables of the serving database (after a failed run): marts untouched."""
+    staged = _stage(paths)
+    if paths.serving_db.exists():
+        with paths.serving_db.open("rb") as source, staged.open("wb") as target:
+            target.write(source.read())
+    con = duckdb.connect(str(staged))
+    try:
+        write_ops_tables(con, paths)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    _swap(staged, paths.serving_db)
+
+
+def run_started_at(instance: dg.DagsterInstance, run_id: str) -> datetime:
+    stats = instance.get_run_stats(run_id)
+    started = stats.start_time if stats and stats.start_time else None
+    return datetime.fromtimestamp(started, UTC).replace(tzinfo=None) if started else datetime.now(UTC)
 
 
 @dg.asset(
     deps=[cx_dbt_models],
     group_name="serving",
     kinds={"duckdb"},
-    description="The serving database BI tools read, replaced atomically only after every upstream check passed.",
+    description="The serving database BI tools read: the marts and the run record, replaced atomically "
+    "only after every upstream step and check passed.",
 )
-def serving_database() -> dg.MaterializeResult:
+def serving_database(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     paths = Paths.from_env()
-    publish(paths.build_db, paths.serving_db)
-    con = duckdb.connect(str(paths.serving_db), read_only=True)
-    try:
-        tables = con.execute(
-            "select schema_name || '.' || table_name, estimated_size from duckdb_tables() order by 1"
-        ).fetchall()
-    finally:
-        con.close()
-    return dg.MaterializeResult(
-        metadata={
-            "path": str(paths.serving_db),
-            "tables": dg.MetadataValue.json({name: rows for name, rows in tables}),
-        }
+    save(
+        paths,
+        context.run_id,
+        "run",
+        run_row(context.run_id, run_started_at(context.instance, context.run_id), "succeeded"),
     )
+    rows = publish(paths)
+    return dg.MaterializeResult(
+        metadata={"path": str(paths.serving_db), "tables": dg.MetadataValue.json(rows)}
+    )
+
+
+@dg.failure_hook
+def record_failed_run(context: dg.HookContext) -> None:
+    """A failed step still leaves a record in the serving database's `ops` tables (marts untouched)."""
+    paths = Paths.from_env()
+    message = f"step {context.op.name} failed: {context.op_exception}".strip()
+    save(
+        paths,
+        context.run_id,
+        "run",
+        run_row(context.run_id, run_started_at(context.instance, context.run_id), "failed", message[:4000]),
+    )
+    publish_run_record(paths)

@@ -13,15 +13,20 @@ from ingestion.settings import Paths
 from orchestration.definitions import defs
 
 
-def headline(serving_db: str) -> tuple[list[tuple[str, int]], list[str]]:
-    """Rows per staging model and mart, and a few headline figures, from the serving database."""
-    con = duckdb.connect(serving_db, read_only=True)
-    try:
+def _counts(db: str, schema: str) -> list[tuple[str, int]]:
+    with duckdb.connect(db, read_only=True) as con:
         tables = con.execute(
-            "select schema_name || '.' || table_name from duckdb_tables() "
-            "where schema_name in ('staging', 'marts') order by schema_name desc, table_name"
+            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = ? order by 2",
+            [schema],
         ).fetchall()
-        counts = [(t, con.execute(f"select count(*) from {t}").fetchone()[0]) for (t,) in tables]
+        return [(t, con.execute(f"select count(*) from {t}").fetchone()[0]) for (t,) in tables]
+
+
+def headline(paths: Paths) -> tuple[list[tuple[str, int]], list[str]]:
+    """Rows per staging model (build database) and mart (serving database), and headline figures."""
+    counts = _counts(str(paths.build_db), "staging") + _counts(str(paths.serving_db), "marts")
+    con = duckdb.connect(str(paths.serving_db), read_only=True)
+    try:
         figures = []
         if any(t == "marts.mart_cx_scores" for t, _ in counts):
             for survey, score, n in con.execute(
@@ -55,10 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         for event in result.all_events:
             if event.is_step_failure:
                 print(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
+        print(
+            f"\nWhy, without a terminal: the ops tables of {paths.serving_db} (ops.run_summary, ops.file_loads, "
+            f"ops.expectation_results, ops.dbt_test_results); rejected files and their reasons are in "
+            f"{paths.rejected}, quarantined rows in {paths.quarantine}."
+        )
         return 1
     print(f"\nThe {args.job} run succeeded in {elapsed:.0f} s.")
     print(f"Serving database: {paths.serving_db}")
-    counts, figures = headline(str(paths.serving_db))
+    counts, figures = headline(paths)
     for name, rows in counts:
         print(f"  {name:<36} {rows:>12,} rows")
     for figure in figures:

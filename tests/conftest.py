@@ -18,6 +18,7 @@ PATH_VARS = (
     "CX_EXTRACTS_DIR",
     "CX_LAKE_DIR",
     "CX_QUARANTINE_DIR",
+    "CX_REJECTED_DIR",
     "CX_BUILD_DB",
     "CX_SERVING_DB",
 )

@@ -74,7 +74,7 @@ def test_every_extract_row_is_staged_once_per_key(
     demo_night: tuple[Paths, dg.ExecuteInProcessResult],
 ) -> None:
     paths, _ = demo_night
-    counts = staging_counts(paths.serving_db)
+    counts = staging_counts(paths.build_db)
     for entity in ENTITIES:
         rows, keys = distinct_keys_in_files(paths.extracts, entity)
         assert rows > 0, entity.qualified_name
@@ -98,13 +98,47 @@ def test_a_second_night_on_the_same_files_changes_nothing(
     demo_night: tuple[Paths, dg.ExecuteInProcessResult],
 ) -> None:
     paths, _ = demo_night
-    before = staging_counts(paths.serving_db)
+    before = staging_counts(paths.build_db)
     marts = mart_digests(paths.serving_db)
     manifests = {p: p.read_text() for p in paths.lake.rglob("*.landed.json")}
     again = run_nightly()
     assert again.success
-    assert staging_counts(paths.serving_db) == before
+    assert staging_counts(paths.build_db) == before
     assert mart_digests(paths.serving_db) == marts  # same inputs, same marts
     assert {p: p.read_text() for p in paths.lake.rglob("*.landed.json")} == manifests
     landed = again.asset_materializations_for_node("land_crm")
     assert {m.metadata["files_landed"].value for m in landed} == {0}
+
+
+def test_the_run_record_is_in_the_serving_database(
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult],
+) -> None:
+    paths, result = demo_night
+    files = sum(1 for e in ENTITIES for _ in e.folder(paths.extracts).iterdir())
+    con = duckdb.connect(str(paths.serving_db), read_only=True)
+    try:
+        runs = con.execute("select run_id, status from ops.runs").fetchall()
+        assert (result.run_id, "succeeded") in runs
+        loads = con.execute(
+            "select count(*), sum(rows_read), sum(rows_landed + rows_quarantined) from ops.file_loads "
+            "where run_id = ? and status = 'landed'",
+            [result.run_id],
+        ).fetchone()
+        assert loads[0] == files
+        assert loads[1] == loads[2]  # rows read = landed + quarantined, for every file
+        suites = con.execute(
+            "select count(distinct entity), bool_and(success) from ops.expectation_results where run_id = ?",
+            [result.run_id],
+        ).fetchone()
+        assert suites == (len(ENTITIES), True)
+        tests = dict(
+            con.execute(
+                "select status, count(*) from ops.dbt_test_results where run_id = ? group by 1",
+                [result.run_id],
+            ).fetchall()
+        )
+        assert tests.get("pass", 0) > 100 and not tests.keys() - {"pass", "warn"}
+        schemas = {r[0] for r in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
+        assert schemas == {"marts", "ops"}  # no staging (personal data) in what BI tools read
+    finally:
+        con.close()

@@ -32,7 +32,8 @@ shared_emails as (
 
     select
         'shared_email' as conflict_type,
-        emails.email as identifier,
+        -- the email itself stays out of the serving database; stewards find it from the account ids
+        sha256(emails.email) as identifier,
         emails.customer_id as resolved_customer_id,
         string_agg(customers.customer_id, ', ' order by customers.customer_id) as customer_ids,
         count(*) as customers,

@@ -48,7 +48,7 @@ attributed as (
         coalesce(invitations.channel, 'web') as channel,
         invitations.related_id,
         responses.score,
-        responses.comment,
+        {{ mask_personal_data('responses.comment') }} as comment,
         responses.is_anonymous,
         invitations.sent_at as invited_at,
         responses.responded_at,

@@ -63,7 +63,7 @@ attributed as (
         tickets.agent_id,
         tickets.channel,
         tickets.priority,
-        tickets.subject,
+        {{ mask_personal_data('tickets.subject') }} as subject,
         tickets.status,
         tickets.created_at,
         tickets.updated_at,

@@ -1,0 +1,145 @@
+"""Run an entity's expectation suite on a batch of landed rows and say which rows fail and why."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+
+from expectations.suites import Rule, row_count_rule, suite_rules
+from ingestion.contracts import Entity
+
+log = logging.getLogger(__name__)
+
+ROW_ID = ["_source_file", "_row_number"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result on one batch, as recorded in the run record."""
+
+    entity: str
+    expectation: str
+    column: str | None
+    rule: str
+    severity: str
+    success: bool
+    element_count: int
+    unexpected_count: int
+
+
+@dataclass
+class GateResult:
+    # One row per (failing row, broken rule): _source_file, _row_number, _rule, _reason.
+    failures: pd.DataFrame
+    outcomes: list[Outcome] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # per file
+
+
+@cache
+def _context() -> Any:
+    # One ephemeral context per process: suites are code, nothing needs to persist in GX itself.
+    context = gx.get_context(mode="ephemeral")
+    context.data_sources.add_pandas("landing")
+    return context
+
+
+def _run(name: str, frame: pd.DataFrame, rules: list[Rule], index: list[str]) -> list[dict]:
+    context = _context()
+    source = context.data_sources.get("landing")
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    batch = asset.add_batch_definition_whole_dataframe(f"batch-{id(frame)}").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = gx.ExpectationSuite(name=name, expectations=[r.expectation for r in rules])
+    result = batch.validate(
+        suite,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": index,
+            "return_unexpected_index_query": False,
+        },
+    )
+    asset.delete_batch_definition(f"batch-{id(frame)}")
+    return [r.to_json_dict() for r in result.results]
+
+
+def _offending_value(entry: dict, index: list[str]) -> str:
+    values = [
+        f"{k}={v!r}" if len(entry) > len(index) + 1 else repr(v) for k, v in entry.items() if k not in index
+    ]
+    return ", ".join(values)
+
+
+def validate(
+    entity: Entity, frame: pd.DataFrame, loaded_at: datetime, history: list[int] | None = None
+) -> GateResult:
+    """Validate typed rows (contract columns + `_source_file`, `_row_number`) of one entity."""
+    rules = suite_rules(entity, loaded_at)
+    failures: list[dict] = []
+    outcomes: list[Outcome] = []
+    if len(frame):
+        for rule, result in zip(rules, _run(entity.qualified_name, frame, rules, ROW_ID), strict=True):
+            kwargs = result["expectation_config"]["kwargs"]
+            column = kwargs.get("column") or ",".join(kwargs.get("column_list", [])) or None
+            details = result.get("result", {})
+            unexpected = details.get("unexpected_index_list") or []
+            outcomes.append(
+                Outcome(
+                    entity.qualified_name,
+                    result["expectation_config"]["type"],
+                    column,
+                    rule.reason,
+                    rule.severity,
+                    bool(result["success"]),
+                    int(details.get("element_count", len(frame))),
+                    int(details.get("unexpected_count", len(unexpected))),
+                )
+            )
+            if result.get("exception_info", {}).get("raised_exception"):
+                raise RuntimeError(
+                    f"{entity.qualified_name}: expectation {rule.reason} could not run: {result['exception_info']}"
+                )
+            for entry in unexpected:
+                failures.append(
+                    {
+                        "_source_file": entry["_source_file"],
+                        "_row_number": int(entry["_row_number"]),
+                        "_rule": result["expectation_config"]["type"],
+                        "_reason": f"{rule.reason} (got {_offending_value(entry, ROW_ID)})",
+                    }
+                )
+    warnings = _row_counts(entity, frame, history or [], outcomes)
+    return GateResult(pd.DataFrame(failures, columns=[*ROW_ID, "_rule", "_reason"]), outcomes, warnings)
+
+
+def _row_counts(
+    entity: Entity, frame: pd.DataFrame, history: list[int], outcomes: list[Outcome]
+) -> dict[str, list[str]]:
+    rule = row_count_rule(history)
+    if rule is None or not len(frame):
+        return {}
+    counts = frame.groupby("_source_file").size().rename("rows").reset_index()
+    (result,) = _run(f"{entity.qualified_name}.files", counts, [rule], ["_source_file"])
+    unexpected = result["result"].get("unexpected_index_list") or []
+    outcomes.append(
+        Outcome(
+            entity.qualified_name,
+            result["expectation_config"]["type"],
+            "rows",
+            rule.reason,
+            rule.severity,
+            bool(result["success"]),
+            len(counts),
+            len(unexpected),
+        )
+    )
+    return {entry["_source_file"]: [f"{rule.reason}: {entry['rows']} rows"] for entry in unexpected}
