@@ -67,6 +67,7 @@ class LandingResult:
     rows_quarantined: int
     loaded_at: str
     warnings: list[str] = field(default_factory=list)
+    erased_rows: int = 0  # rows removed later by erasure requests (ingestion/erasure.py)
 
 
 def sha256(path: Path) -> str:

@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from orchestration.dbt import cx_dbt_models, dbt_resource
+from orchestration.erasure import gdpr_erasure
 from orchestration.landing import landing_assets
 from orchestration.publish import record_failed_run, serving_database
 
@@ -23,7 +24,7 @@ nightly_schedule = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*landing_assets, cx_dbt_models, serving_database],
+    assets=[gdpr_erasure, *landing_assets, cx_dbt_models, serving_database],
     jobs=[nightly],
     schedules=[nightly_schedule],
     resources={"dbt": dbt_resource},

@@ -12,6 +12,7 @@ import dagster as dg
 from ingestion.contracts import SOURCES, entities_of
 from ingestion.landing import land_source
 from ingestion.settings import Paths
+from orchestration.erasure import gdpr_erasure
 from orchestration.run_record import landing_rows, save
 
 CHECK = "great_expectations"
@@ -21,7 +22,14 @@ def landing_asset(source: str) -> dg.AssetsDefinition:
     entities = entities_of(source)
     # The keys are those dagster-dbt gives the dbt sources (`[source, table]`), so staging depends on them.
     specs = [
-        dg.AssetSpec([e.source, e.name], group_name="landing", description=e.description, kinds={"parquet"})
+        dg.AssetSpec(
+            [e.source, e.name],
+            group_name="landing",
+            description=e.description,
+            kinds={"parquet"},
+            # erasure rewrites the lake: it runs first and never at the same time as landing
+            deps=[gdpr_erasure],
+        )
         for e in entities
     ]
     checks = [
