@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
 
 from expectations.suites import Rule, row_count_rule, suite_rules
 from ingestion.contracts import Entity
@@ -42,34 +44,53 @@ class GateResult:
 
 
 @cache
-def _context() -> Any:
-    # One ephemeral context per process: suites are code, nothing needs to persist in GX itself.
-    context = gx.get_context(mode="ephemeral")
-    context.data_sources.add_pandas("landing")
+def _context(root: Path | None) -> Any:
+    """A file context under `root` (its Data Docs site keeps every run's results), else ephemeral."""
+    if root is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+    context.data_sources.add_or_update_pandas("landing")
     return context
 
 
-def _run(name: str, frame: pd.DataFrame, rules: list[Rule], index: list[str]) -> list[dict]:
-    context = _context()
+def _run(
+    name: str, frame: pd.DataFrame, rules: list[Rule], index: list[str], docs_root: Path | None, run_name: str
+) -> list[dict]:
+    """Validate `frame` with a checkpoint named for the suite; its Data Docs page is updated too."""
+    context = _context(docs_root)
     source = context.data_sources.get("landing")
     try:
         asset = source.get_asset(name)
     except LookupError:
         asset = source.add_dataframe_asset(name)
-    batch = asset.add_batch_definition_whole_dataframe(f"batch-{id(frame)}").get_batch(
-        batch_parameters={"dataframe": frame}
+    try:
+        batch = asset.get_batch_definition("landed rows")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe("landed rows")
+    # The suite is rebuilt from code each time: the code, not GX's store, is its definition.
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=name, expectations=[r.expectation for r in rules])
     )
-    suite = gx.ExpectationSuite(name=name, expectations=[r.expectation for r in rules])
-    result = batch.validate(
-        suite,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": index,
-            "return_unexpected_index_query": False,
-        },
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
-    asset.delete_batch_definition(f"batch-{id(frame)}")
-    return [r.to_json_dict() for r in result.results]
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data docs")] if docs_root else []
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": index,
+                "return_unexpected_index_query": False,
+            },
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    (validation,) = result.run_results.values()
+    return [r.to_json_dict() for r in validation.results]
 
 
 def _offending_value(entry: dict, index: list[str]) -> str:
@@ -80,14 +101,25 @@ def _offending_value(entry: dict, index: list[str]) -> str:
 
 
 def validate(
-    entity: Entity, frame: pd.DataFrame, loaded_at: datetime, history: list[int] | None = None
+    entity: Entity,
+    frame: pd.DataFrame,
+    loaded_at: datetime,
+    history: list[int] | None = None,
+    docs_root: Path | None = None,
 ) -> GateResult:
-    """Validate typed rows (contract columns + `_source_file`, `_row_number`) of one entity."""
+    """Validate typed rows (contract columns + `_source_file`, `_row_number`) of one entity.
+
+    With `docs_root`, results are also kept in a GX project there, whose Data Docs site
+    (`<docs_root>/gx/uncommitted/data_docs/local_site/index.html`) shows every run's validations.
+    """
+    run_name = f"landing {loaded_at:%Y-%m-%dT%H:%M:%S}"
     rules = suite_rules(entity, loaded_at)
     failures: list[dict] = []
     outcomes: list[Outcome] = []
     if len(frame):
-        for rule, result in zip(rules, _run(entity.qualified_name, frame, rules, ROW_ID), strict=True):
+        for rule, result in zip(
+            rules, _run(entity.qualified_name, frame, rules, ROW_ID, docs_root, run_name), strict=True
+        ):
             kwargs = result["expectation_config"]["kwargs"]
             column = kwargs.get("column") or ",".join(kwargs.get("column_list", [])) or None
             details = result.get("result", {})
@@ -117,18 +149,23 @@ def validate(
                         "_reason": f"{rule.reason} (got {_offending_value(entry, ROW_ID)})",
                     }
                 )
-    warnings = _row_counts(entity, frame, history or [], outcomes)
+    warnings = _row_counts(entity, frame, history or [], outcomes, docs_root, run_name)
     return GateResult(pd.DataFrame(failures, columns=[*ROW_ID, "_rule", "_reason"]), outcomes, warnings)
 
 
 def _row_counts(
-    entity: Entity, frame: pd.DataFrame, history: list[int], outcomes: list[Outcome]
+    entity: Entity,
+    frame: pd.DataFrame,
+    history: list[int],
+    outcomes: list[Outcome],
+    docs_root: Path | None,
+    run_name: str,
 ) -> dict[str, list[str]]:
     rule = row_count_rule(history)
     if rule is None or not len(frame):
         return {}
     counts = frame.groupby("_source_file").size().rename("rows").reset_index()
-    (result,) = _run(f"{entity.qualified_name}.files", counts, [rule], ["_source_file"])
+    (result,) = _run(f"{entity.qualified_name}.files", counts, [rule], ["_source_file"], docs_root, run_name)
     unexpected = result["result"].get("unexpected_index_list") or []
     outcomes.append(
         Outcome(

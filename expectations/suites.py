@@ -167,3 +167,28 @@ def row_count_rule(history: list[int]) -> Rule | None:
         "warn",
         f"row count far from the recent median of {median} rows per file",
     )
+
+
+def markdown() -> str:
+    """The suites as a markdown table, for docs/quality.md (a test keeps the two in step)."""
+    from ingestion.contracts import ENTITIES
+
+    lines = ["| entity | expectation | column(s) | rule | on failure |", "| --- | --- | --- | --- | --- |"]
+    for entity in ENTITIES:
+        for rule in suite_rules(entity, datetime(2000, 1, 1)):
+            config = rule.expectation.configuration.kwargs
+            column = config.get("column") or ", ".join(config.get("column_list", []))
+            if not column and "column_A" in config:
+                column = f"{config['column_A']}, {config['column_B']}"
+            lines.append(
+                f"| {entity.qualified_name} | {rule.expectation.expectation_type} | {column} | {rule.reason} | quarantine row |"
+            )
+    lines.append(
+        "| every entity | expect_column_values_to_be_between | rows per file | row count within 1/10x-10x of the median "
+        "of the entity's last 14 files (once 7 exist) | warning |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MANIFEST_SUFFIX = ".landed.json"
 SCHEMA_FILE = "_schema.parquet"
 # Files validated together by the gate: big enough to amortise a GX run, small enough for memory.
-GATE_BATCH_FILES = 100
+GATE_BATCH_FILES = 400
 
 
 class LandingError(Exception):
@@ -440,7 +440,7 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
                 frame = pd.concat(
                     [p.con.sql("select * from typed").df() for p in prepared], ignore_index=True
                 )
-                gate = validate(entity, frame, loaded_at, history)
+                gate = validate(entity, frame, loaded_at, history, docs_root=paths.root)
                 outcomes += gate.outcomes
                 by_file = dict(tuple(gate.failures.groupby("_source_file")))
                 no_failures = gate.failures.iloc[0:0]

@@ -18,3 +18,9 @@ def test_every_entity_has_its_key_as_a_required_column_and_a_valid_file_name() -
         assert entity.column(entity.key).required
         assert FILE_NAME.match(entity.file_name("2025-01-31"))
         assert len(set(entity.column_names)) == len(entity.column_names)
+
+
+def test_quality_docs_list_every_expectation() -> None:
+    from expectations.suites import markdown as suites_markdown
+
+    assert suites_markdown() in (PROJECT_ROOT / "docs" / "quality.md").read_text()
