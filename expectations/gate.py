@@ -68,6 +68,9 @@ def _run(
         batch = asset.get_batch_definition("landed rows")
     except KeyError:
         batch = asset.add_batch_definition_whole_dataframe("landed rows")
+    # GX returns results grouped by column, not in suite order: tag each with its rule's position.
+    for position, rule in enumerate(rules):
+        rule.expectation.meta = {"rule": position}
     # The suite is rebuilt from code each time: the code, not GX's store, is its definition.
     suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=name, expectations=[r.expectation for r in rules])
@@ -90,13 +93,14 @@ def _run(
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
     (validation,) = result.run_results.values()
-    return [r.to_json_dict() for r in validation.results]
+    results = [r.to_json_dict() for r in validation.results]
+    return sorted(results, key=lambda r: r["expectation_config"]["meta"]["rule"])
 
 
 def _offending_value(entry: dict, index: list[str]) -> str:
-    values = [
-        f"{k}={v!r}" if len(entry) > len(index) + 1 else repr(v) for k, v in entry.items() if k not in index
-    ]
+    # numpy scalars print as np.float64(...): show the plain value
+    plain = {k: v.item() if hasattr(v, "item") else v for k, v in entry.items() if k not in index}
+    values = [f"{k}={v!r}" if len(plain) > 1 else repr(v) for k, v in plain.items()]
     return ", ".join(values)
 
 

@@ -154,7 +154,7 @@ def _read_raw(con: duckdb.DuckDBPyConnection, ef: ExtractFile) -> list[str]:
     if ef.fmt == "csv":
         relation = (
             f"select * from read_csv('{path}', all_varchar = true, header = true, delim = ',', quote = '\"', "
-            "escape = '\"', strict_mode = true, null_padding = false) with ordinality"
+            "escape = '\"', strict_mode = true, null_padding = false, skip = 0) with ordinality"
         )
         con.execute(f"create temp table src as {relation}")
         columns = [c for c in con.table("src").columns if c != "ordinality"]
@@ -240,9 +240,10 @@ def prepare_file(
         try:
             columns = _read_raw(con, ef)
         except duckdb.Error as exc:
-            message = str(exc).splitlines()[0]
-            rule = "encoding" if "unicode" in message.lower() or "utf" in message.lower() else "unreadable"
-            raise LandingError(ef.relative, rule, message) from exc
+            text = str(exc).lower()
+            # DuckDB names the encoding problem a few lines into its message
+            rule = "encoding" if "invalid unicode" in text or "invalid utf-8" in text else "unreadable"
+            raise LandingError(ef.relative, rule, str(exc).splitlines()[0]) from exc
         return _type(con, ef, columns, checksum, loaded_at)
     except BaseException:
         con.close()
@@ -256,6 +257,14 @@ def _type(
     checksum: str,
     loaded_at: datetime,
 ) -> Prepared:
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        # e.g. JSON keys `Event_ID` and `event_id`: which one is meant cannot be decided here
+        raise LandingError(
+            ef.relative,
+            "duplicate columns",
+            f"columns {duplicated} appear more than once (names compare case-blind)",
+        )
     entity = ef.entity
     warnings: list[str] = []
     missing_required = [c.name for c in entity.columns if c.required and c.name not in columns]
