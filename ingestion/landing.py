@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from expectations.gate import Outcome, validate
 from expectations.suites import ROW_COUNT_HISTORY
@@ -190,6 +191,44 @@ def read_manifest(paths: Paths, ef: ExtractFile) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _split(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    failures: pd.DataFrame,
+    columns: str,
+    lake_file: Path,
+    quarantine_file: Path,
+    warnings: list[str],
+) -> tuple[int, int, list[str]]:
+    """Write the passing rows to the lake and the failing ones to quarantine; return the counts."""
+    entity = prepared.ef.entity
+    con.execute("create temp table failed (_row_number bigint, _rule varchar, _reason varchar)")
+    if len(failures):
+        con.register("failures", failures)
+        con.execute(
+            "insert into failed select _row_number, first(_rule order by _rule), "
+            "string_agg(_reason, '; ' order by _rule) from failures group by _row_number"
+        )
+    # Quarantine keeps every value as text, as typing failures do, with every rule the row broke.
+    as_text = ", ".join(f"cast({_quote(c.name)} as varchar) as {_quote(c.name)}" for c in entity.columns)
+    lineage = ", ".join(_quote(c.name) for c in LINEAGE_COLUMNS)
+    quarantined = f"select {as_text}, {lineage}, failed._rule, failed._reason from typed join failed using (_row_number)"
+    if prepared.untyped is not None:
+        con.register("untyped", prepared.untyped)
+        quarantined = f"select * from untyped union all by name {quarantined}"
+    passed = "(select * from typed anti join failed using (_row_number))"
+    rows_landed, rows_quarantined = con.execute(
+        f"select (select count(*) from {passed}), (select count(*) from ({quarantined}))"
+    ).fetchone()
+    _copy_atomically(con, f"select {columns} from {passed} order by _row_number", lake_file)
+    if rows_quarantined:
+        _copy_atomically(con, f"select * from ({quarantined}) order by _row_number", quarantine_file)
+        warnings = [*warnings, f"{rows_quarantined} rows quarantined in {quarantine_file.name}"]
+    else:
+        quarantine_file.unlink(missing_ok=True)
+    return rows_landed, rows_quarantined, warnings
+
+
 def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -203,10 +242,8 @@ class Prepared:
 
     ef: ExtractFile
     checksum: str
-    # The file's own cursor on the run's DuckDB, holding temp tables `typed` (contract columns +
-    # lineage) and `untyped` (rows that did not type: raw text + lineage + _rule + _reason) until
-    # the file is written.
-    con: duckdb.DuckDBPyConnection
+    typed: pa.Table  # rows that typed: contract columns + lineage
+    untyped: pa.Table | None  # rows that did not (None if none): raw text + lineage + _rule + _reason
     rows_read: int
     warnings: list[str]
 
@@ -245,9 +282,8 @@ def prepare_file(
             rule = "encoding" if "invalid unicode" in text or "invalid utf-8" in text else "unreadable"
             raise LandingError(ef.relative, rule, str(exc).splitlines()[0]) from exc
         return _type(con, ef, columns, checksum, loaded_at)
-    except BaseException:
+    finally:
         con.close()
-        raise
 
 
 def _type(
@@ -291,20 +327,31 @@ def _type(
         f"timestamp {_sql_string(loaded_at.strftime('%Y-%m-%d %H:%M:%S.%f'))} as _loaded_at"
     )
     con.execute(
-        f"create temp view checked as select *, list_filter([{problems}], p -> p is not null) as _problems from {base}"
+        f"create temp table checked as select *, list_filter([{problems}], p -> p is not null) as _problems from {base}"
     )
     typed = ", ".join(f"cast({_typed(c)} as {c.type}) as {_quote(c.name)}" for c in entity.columns)
     raw_values = ", ".join(_quote(c.name) for c in entity.columns)
-    rows_read = con.execute("select count(*) from src").fetchone()[0]
+    rows_read, untyped_rows = con.execute(
+        "select count(*), count(*) filter (where len(_problems) > 0) from checked"
+    ).fetchone()
     if rows_read == 0:
         warnings.append("the file has a header but no rows")
-    con.execute(f"create temp table typed as select {typed}, {lineage} from checked where len(_problems) = 0")
-    con.execute(
-        f"create temp table untyped as select {raw_values}, {lineage}, "
-        f"split_part(_problems[1], ':', 1) as _rule, array_to_string(_problems, '; ') as _reason "
-        f"from checked where len(_problems) > 0"
+    # Arrow, not a cursor kept open: hundreds of open cursors slow every DuckDB statement down.
+    # Each statement costs milliseconds, and a night lands thousands of files: skip the empty ones.
+    untyped = None
+    if untyped_rows:
+        untyped = con.execute(
+            f"select {raw_values}, {lineage}, split_part(_problems[1], ':', 1) as _rule, "
+            f"array_to_string(_problems, '; ') as _reason from checked where len(_problems) > 0"
+        ).to_arrow_table()
+    return Prepared(
+        ef,
+        checksum,
+        con.execute(f"select {typed}, {lineage} from checked where len(_problems) = 0").to_arrow_table(),
+        untyped,
+        rows_read,
+        warnings,
     )
-    return Prepared(ef, checksum, con, rows_read, warnings)
 
 
 def write_file(
@@ -313,45 +360,28 @@ def write_file(
     warnings: list[str],
     paths: Paths,
     loaded_at: datetime,
+    db: duckdb.DuckDBPyConnection,
 ) -> LandingResult:
     """Write the rows that passed to the lake and the rest to quarantine, then the manifest (last).
 
     `failures` holds the gate's failing rows of this file (_row_number, _rule, _reason).
     """
-    ef, entity, con = prepared.ef, prepared.ef.entity, prepared.con
+    ef, entity = prepared.ef, prepared.ef.entity
+    lake_file = entity.folder(paths.lake) / f"{ef.stem}.parquet"
+    quarantine_file = entity.folder(paths.quarantine) / f"{ef.stem}.parquet"
+    columns = ", ".join(_quote(c.name) for c in (*entity.columns, *LINEAGE_COLUMNS))
+    con = db.cursor()
     try:
-        columns = ", ".join(_quote(c.name) for c in (*entity.columns, *LINEAGE_COLUMNS))
-        passed, quarantined = "typed", "untyped"
-        if len(failures):
-            con.register("failures", failures)
-            con.execute(
-                "create temp table failed as select _row_number, first(_rule order by _rule) as _rule, "
-                "string_agg(_reason, '; ' order by _rule) as _reason from failures group by _row_number"
+        con.register("typed", prepared.typed)
+        if not len(failures) and prepared.untyped is None:
+            # the usual night: every row passed
+            _copy_atomically(con, f"select {columns} from typed order by _row_number", lake_file)
+            rows_landed, rows_quarantined = prepared.typed.num_rows, 0
+            quarantine_file.unlink(missing_ok=True)
+        else:
+            rows_landed, rows_quarantined, warnings = _split(
+                con, prepared, failures, columns, lake_file, quarantine_file, warnings
             )
-            # Quarantine keeps every value as text, as typing failures do, with every rule the row broke.
-            as_text = ", ".join(
-                f"cast({_quote(c.name)} as varchar) as {_quote(c.name)}" for c in entity.columns
-            )
-            lineage = ", ".join(_quote(c.name) for c in LINEAGE_COLUMNS)
-            passed = "(select * from typed anti join failed using (_row_number))"
-            quarantined = (
-                f"(select * from untyped union all by name select {as_text}, {lineage}, failed._rule, "
-                f"failed._reason from typed join failed using (_row_number))"
-            )
-        rows_landed, rows_quarantined = con.execute(
-            f"select (select count(*) from {passed}), (select count(*) from {quarantined})"
-        ).fetchone()
-        _copy_atomically(
-            con,
-            f"select {columns} from {passed} order by _row_number",
-            entity.folder(paths.lake) / f"{ef.stem}.parquet",
-        )
-        quarantine_file = entity.folder(paths.quarantine) / f"{ef.stem}.parquet"
-        if rows_quarantined:
-            _copy_atomically(con, f"select * from {quarantined} order by _row_number", quarantine_file)
-            warnings = [*warnings, f"{rows_quarantined} rows quarantined in {quarantine_file.name}"]
-        elif quarantine_file.exists():
-            quarantine_file.unlink()
     finally:
         con.close()
     result = LandingResult(
@@ -446,9 +476,7 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
                         prepared.append(outcome)
                 if not prepared:
                     continue
-                frame = pd.concat(
-                    [p.con.sql("select * from typed").df() for p in prepared], ignore_index=True
-                )
+                frame = pa.concat_tables([p.typed for p in prepared]).to_pandas()
                 gate = validate(entity, frame, loaded_at, history, docs_root=paths.root)
                 outcomes += gate.outcomes
                 by_file = dict(tuple(gate.failures.groupby("_source_file")))
@@ -461,6 +489,7 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
                         gate.warnings.get(p.ef.relative, []),
                         paths,
                         loaded_at,
+                        db,
                     )
                     for p in prepared
                 ]
