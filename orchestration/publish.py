@@ -6,8 +6,11 @@ renamed over it. Readers holding the old file keep a consistent snapshot; new co
 new file; a crash at any moment leaves either the old or the new file, never a mix.
 """
 
+import fcntl
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,11 +67,37 @@ def _stage(paths: Paths) -> Path:
 def _swap(staged: Path, serving_db: Path) -> None:
     with staged.open("rb+") as f:
         os.fsync(f.fileno())
+    # A WAL left by a crashed writer would be replayed onto the new file: the serving database is
+    # only ever opened read-only, so any WAL beside it is stale.
+    Path(f"{serving_db}.wal").unlink(missing_ok=True)
     os.replace(staged, serving_db)
+    folder = os.open(serving_db.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
+
+
+@contextmanager
+def _publishing_lock(paths: Paths) -> Iterator[None]:
+    """One publisher at a time (a run's publish and another run's failure hook share the staged file)."""
+    lock = paths.serving_db.with_name(f".{paths.serving_db.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def publish(paths: Paths) -> dict[str, int]:
     """Build the new serving database from the build database's marts, then rename it over."""
+    with _publishing_lock(paths):
+        return _publish(paths)
+
+
+def _publish(paths: Paths) -> dict[str, int]:
     staged = _stage(paths)
     con = duckdb.connect(str(staged))
     try:
@@ -96,6 +125,11 @@ def publish(paths: Paths) -> dict[str, int]:
 
 def publish_run_record(paths: Paths) -> None:
     """Refresh only the `ops` tables of the serving database (after a failed run): marts untouched."""
+    with _publishing_lock(paths):
+        _publish_run_record(paths)
+
+
+def _publish_run_record(paths: Paths) -> None:
     staged = _stage(paths)
     if paths.serving_db.exists():
         with paths.serving_db.open("rb") as source, staged.open("wb") as target:

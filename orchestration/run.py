@@ -16,7 +16,7 @@ from orchestration.definitions import defs
 def _counts(db: str, schema: str) -> list[tuple[str, int]]:
     with duckdb.connect(db, read_only=True) as con:
         tables = con.execute(
-            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = ? order by 2",
+            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = ? order by 1",
             [schema],
         ).fetchall()
         return [(t, con.execute(f"select count(*) from {t}").fetchone()[0]) for (t,) in tables]
