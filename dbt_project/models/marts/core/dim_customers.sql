@@ -57,6 +57,12 @@ clv as (
 
 ),
 
+risks as (
+
+    select * from {{ ref('mart_customers_at_risk') }}
+
+),
+
 order_summary as (
 
     select
@@ -178,6 +184,9 @@ joined as (
         clv.probability_alive,
         clv.expected_purchases_12m,
         clv.predicted_clv_12m,
+        risks.churn_risk,
+        risks.risk_band as churn_risk_band,
+        risks.churn_risk_reasons,
         coalesce(emails.has_conflict and emails.customer_id = customers.customer_id, false)
             as is_email_survivor,
         coalesce(emails.has_conflict, false) as has_shared_email,
@@ -197,6 +206,8 @@ joined as (
         on customers.customer_id = period_summary.customer_id
     left join clv
         on customers.customer_id = clv.customer_id
+    left join risks
+        on customers.customer_id = risks.customer_id
     left join emails
         on customers.email = emails.email
 
