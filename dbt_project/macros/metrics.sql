@@ -67,3 +67,25 @@
 {% macro retention_rate(at_end, new, at_start) -%}
     round(100.0 * (({{ at_end }}) - ({{ new }})) / nullif({{ at_start }}, 0), 1)
 {%- endmacro %}
+
+{#-
+    Web rates (docs/web.md), shares from 0 to 1 with four decimals; none when the denominator is 0.
+    Engagement rate = engaged sessions / sessions; bounce rate = bounced (not engaged) sessions /
+    sessions; conversion rate = converted sessions (a purchase or a sign-up) / sessions; cart
+    abandonment rate = abandoned cart sessions / sessions with an add_to_cart or begin_checkout.
+-#}
+{% macro web_engagement_rate(engaged_sessions, sessions) -%}
+    round(({{ engaged_sessions }})::double / nullif({{ sessions }}, 0), 4)
+{%- endmacro %}
+
+{% macro web_bounce_rate(bounced_sessions, sessions) -%}
+    round(({{ bounced_sessions }})::double / nullif({{ sessions }}, 0), 4)
+{%- endmacro %}
+
+{% macro web_conversion_rate(converted_sessions, sessions) -%}
+    round(({{ converted_sessions }})::double / nullif({{ sessions }}, 0), 4)
+{%- endmacro %}
+
+{% macro cart_abandonment_rate(abandoned_cart_sessions, cart_sessions) -%}
+    round(({{ abandoned_cart_sessions }})::double / nullif({{ cart_sessions }}, 0), 4)
+{%- endmacro %}

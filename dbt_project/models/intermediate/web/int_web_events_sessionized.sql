@@ -1,5 +1,7 @@
 -- Web events with the customer they belong to and the session they fall in. A visitor's session
--- ends after var('session_gap_minutes') without an event; a visitor identified later owns its
+-- ends after var('session_gap_minutes') without an event: a gap strictly longer than that starts a
+-- new session, a gap of exactly that length does not (as dbt's segment package does). Gaps are
+-- compared as exact intervals, so 30:00.5 is over 30 minutes. A visitor identified later owns its
 -- earlier anonymous events too (int_visitors_resolved).
 
 with
@@ -22,13 +24,11 @@ gaps as (
         events.*,
         visitors.customer_id as resolved_customer_id,
         coalesce(
-            date_diff(
-                'second',
-                lag(events.occurred_at) over (
+            epoch(
+                events.occurred_at - lag(events.occurred_at) over (
                     partition by events.visitor_id
                     order by events.occurred_at, events.web_event_id
-                ),
-                events.occurred_at
+                )
             ) > {{ var('session_gap_minutes') }} * 60,
             true
         ) as is_session_start,

@@ -1,10 +1,18 @@
--- One row per web session (a visitor's events with no gap over var('session_gap_minutes')).
+-- One row per web session (a visitor's events with no gap over var('session_gap_minutes')), with
+-- its traffic source and channel group (seed web_channel_groups: the matching rule with the lowest
+-- priority wins, 'Unassigned' when none matches) and its engagement (docs/web.md).
 
 with
 
 events as (
 
     select * from {{ ref('int_web_events_sessionized') }}
+
+),
+
+channel_rules as (
+
+    select * from {{ ref('web_channel_groups') }}
 
 ),
 
@@ -38,15 +46,158 @@ sessions as (
 
 ),
 
-final as (
+with_referrer_host as (
 
     select
         *,
-        date_diff('second', started_at, ended_at) as duration_seconds,
-        customer_id is not null as is_identified,
-        (has_add_to_cart or has_begin_checkout) and not has_purchase as is_cart_abandoned,
+        -- the host of the referring URL, lower case, without a leading www.
+        nullif(
+            regexp_replace(
+                regexp_extract(lower(referrer), '^(?:[a-z][a-z0-9+.-]*://)?([^/:?#]+)', 1),
+                '^www\.',
+                ''
+            ),
+            ''
+        ) as referrer_host,
 
     from sessions
+
+),
+
+with_source as (
+
+    -- GA4's source / medium of a session without UTM tags: a referrer gives (host, referral),
+    -- nothing gives (direct) / (none)
+    select
+        *,
+        lower(coalesce(utm_source, referrer_host, '(direct)')) as session_source,
+        lower(
+            coalesce(
+                utm_medium,
+                case
+                    when utm_source is not null then '(not set)'
+                    when referrer_host is not null then 'referral'
+                    else '(none)'
+                end
+            )
+        ) as session_medium,
+
+    from with_referrer_host
+
+),
+
+traffic as (
+
+    select distinct
+        session_source,
+        session_medium,
+        referrer_host,
+        utm_campaign,
+    from with_source
+
+),
+
+traffic_grouped as (
+
+    -- matched once per distinct traffic combination (a few dozen), not per session
+    select
+        traffic.session_source,
+        traffic.session_medium,
+        traffic.referrer_host,
+        traffic.utm_campaign,
+        coalesce(
+            arg_min(channel_rules.channel_group, channel_rules.priority),
+            'Unassigned'
+        ) as channel_group,
+
+    from traffic
+    left join channel_rules
+        on (
+            channel_rules.source_pattern is null
+            or regexp_full_match(traffic.session_source, channel_rules.source_pattern, 'i')
+        )
+        and (
+            channel_rules.medium_pattern is null
+            or regexp_full_match(traffic.session_medium, channel_rules.medium_pattern, 'i')
+        )
+        and (
+            channel_rules.referrer_pattern is null
+            or regexp_full_match(traffic.referrer_host, channel_rules.referrer_pattern, 'i')
+        )
+        and (
+            channel_rules.campaign_pattern is null
+            or regexp_full_match(traffic.utm_campaign, channel_rules.campaign_pattern, 'i')
+        )
+    group by all
+
+),
+
+engagement as (
+
+    select
+        with_source.*,
+        traffic_grouped.channel_group,
+        date_diff('second', with_source.started_at, with_source.ended_at) as duration_seconds,
+        -- hits carry no duration: time after the last event is unknown, so one event gives 0
+        epoch(with_source.ended_at - with_source.started_at) as engagement_seconds,
+        with_source.has_purchase or with_source.has_sign_up as is_converted,
+
+    from with_source
+    left join traffic_grouped
+        on with_source.session_source = traffic_grouped.session_source
+        and with_source.session_medium = traffic_grouped.session_medium
+        and with_source.referrer_host is not distinct from traffic_grouped.referrer_host
+        and with_source.utm_campaign is not distinct from traffic_grouped.utm_campaign
+
+),
+
+engaged as (
+
+    select
+        *,
+        engagement_seconds > {{ var('engaged_session_min_seconds') }}
+        or is_converted
+        or page_views >= {{ var('engaged_session_min_page_views') }} as is_engaged,
+
+    from engagement
+
+),
+
+final as (
+
+    select
+        session_id,
+        visitor_id,
+        customer_id,
+        started_at,
+        ended_at,
+        events,
+        page_views,
+        landing_page_path,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        device,
+        is_logged_in,
+        has_sign_up,
+        has_add_to_cart,
+        has_begin_checkout,
+        has_purchase,
+        revenue,
+        duration_seconds,
+        customer_id is not null as is_identified,
+        (has_add_to_cart or has_begin_checkout) and not has_purchase as is_cart_abandoned,
+        referrer_host,
+        session_source,
+        session_medium,
+        channel_group,
+        engagement_seconds,
+        is_converted,
+        is_engaged,
+        not is_engaged as is_bounce,
+
+    from engaged
 
 )
 

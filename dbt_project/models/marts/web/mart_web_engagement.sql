@@ -1,0 +1,104 @@
+-- Web engagement by day and by month, channel group and device, with the totals over each
+-- dimension ('all') and over the whole history (period_type 'all'). A session counts on the UTC
+-- day and month it started. Rates are shares from 0 to 1, defined in macros/metrics.sql.
+
+with
+
+sessions as (
+
+    select * from {{ ref('fct_web_sessions') }}
+
+),
+
+session_facts as (
+
+    select
+        started_at::date as session_date,
+        date_trunc('month', started_at)::date as session_month,
+        channel_group,
+        -- a missing device must not read as a total row
+        coalesce(device, 'unknown') as device,
+        session_id,
+        visitor_id,
+        customer_id,
+        is_identified,
+        is_engaged,
+        is_bounce,
+        engagement_seconds,
+        page_views,
+        is_converted,
+        has_purchase,
+        has_sign_up,
+        has_add_to_cart or has_begin_checkout as has_cart,
+        is_cart_abandoned,
+        revenue,
+
+    from sessions
+
+),
+
+aggregated as (
+
+    select
+        case
+            when grouping(session_date) = 0 then 'day'
+            when grouping(session_month) = 0 then 'month'
+            else 'all'
+        end as period_type,
+        coalesce(session_date, session_month) as period_start,
+        coalesce(channel_group, 'all') as channel_group,
+        coalesce(device, 'all') as device,
+        count(*) as sessions,
+        count(distinct visitor_id) as visitors,
+        count(*) filter (where is_identified) as identified_sessions,
+        count(distinct customer_id) as customers,
+        count(*) filter (where is_engaged) as engaged_sessions,
+        count(*) filter (where is_bounce) as bounced_sessions,
+        avg(engagement_seconds) as average_engagement_seconds,
+        sum(page_views)::bigint as page_views,
+        count(*) filter (where is_converted) as converted_sessions,
+        count(*) filter (where has_purchase) as purchase_sessions,
+        count(*) filter (where has_sign_up) as sign_up_sessions,
+        count(*) filter (where has_cart) as cart_sessions,
+        count(*) filter (where is_cart_abandoned) as abandoned_cart_sessions,
+        sum(revenue) as revenue,
+
+    from session_facts
+    group by
+        grouping sets ((session_date), (session_month), ()),
+        cube (channel_group, device)
+
+),
+
+final as (
+
+    select
+        period_type,
+        period_start,
+        channel_group,
+        device,
+        sessions,
+        visitors,
+        identified_sessions,
+        customers,
+        engaged_sessions,
+        {{ web_engagement_rate('engaged_sessions', 'sessions') }} as engagement_rate,
+        bounced_sessions,
+        {{ web_bounce_rate('bounced_sessions', 'sessions') }} as bounce_rate,
+        round(average_engagement_seconds, 1) as average_engagement_seconds,
+        page_views,
+        round(page_views / sessions, 2) as page_views_per_session,
+        converted_sessions,
+        purchase_sessions,
+        sign_up_sessions,
+        {{ web_conversion_rate('converted_sessions', 'sessions') }} as conversion_rate,
+        cart_sessions,
+        abandoned_cart_sessions,
+        {{ cart_abandonment_rate('abandoned_cart_sessions', 'cart_sessions') }} as cart_abandonment_rate,
+        round(revenue, 2) as revenue,
+
+    from aggregated
+
+)
+
+select * from final
