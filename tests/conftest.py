@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pandas as pd
 import pytest
 
+from ingestion.contracts import ENTITIES
 from ingestion.settings import DBT_PROJECT_DIR, Paths
 
 BIN = Path(sys.executable).parent
@@ -69,3 +72,29 @@ def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Paths
             capture_output=True,
         )
         yield paths, run_nightly()
+
+
+@pytest.fixture(scope="session")
+def demo_files(demo_night: tuple[Paths, dg.ExecuteInProcessResult]) -> dict[str, pd.DataFrame]:
+    """Every extract entity of the demo night read straight from its files, as strings (CSV) or JSON values."""
+    paths, _ = demo_night
+    frames = {}
+    for entity in ENTITIES:
+        parts = []
+        for path in sorted(entity.folder(paths.extracts).iterdir()):
+            if path.suffix == ".csv":
+                parts.append(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
+            else:
+                parts.append(pd.read_json(path, lines=True, dtype=False))
+        frames[entity.qualified_name] = pd.concat(parts, ignore_index=True)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_night: tuple[Paths, dg.ExecuteInProcessResult]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the demo night's serving database."""
+    paths, result = demo_night
+    assert result.success
+    con = duckdb.connect(str(paths.serving_db), read_only=True)
+    yield con
+    con.close()
