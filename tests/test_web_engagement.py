@@ -11,15 +11,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-
-from ingestion.contracts import BY_NAME
-from ingestion.settings import Paths
-
-Night = tuple[Paths, dg.ExecuteInProcessResult]
 
 GAP = pd.Timedelta(minutes=30)
 # The demo's landing tags (ingestion/demo/vocab.py LANDINGS), keyed by (referrer, utm_source,
@@ -42,16 +36,6 @@ DEMO_CHANNELS: dict[tuple[str | None, str | None, str | None], str] = {
     ("https://blog.partnerhub.com/best-cx-tools", "partnerhub", "referral"): "Referral",
 }
 ADDITIVE = ("sessions", "engaged_sessions", "converted_sessions", "cart_sessions", "abandoned_cart_sessions")
-
-
-def read_entity(paths: Paths, name: str) -> pd.DataFrame:
-    parts = []
-    for path in sorted(BY_NAME[name].folder(paths.extracts).iterdir()):
-        if path.suffix == ".csv":
-            parts.append(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
-        else:
-            parts.append(pd.read_json(path, lines=True, dtype=False))
-    return pd.concat(parts, ignore_index=True)
 
 
 def sessionise(events: pd.DataFrame) -> pd.DataFrame:
@@ -103,19 +87,9 @@ def summarise(events: pd.DataFrame, crm_ids: set[str]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def sessions(demo_night: Night) -> pd.DataFrame:
-    paths, _ = demo_night
-    crm_ids = set(read_entity(paths, "crm.customers").customer_id)
-    return summarise(sessionise(read_entity(paths, "web.events")), crm_ids)
-
-
-@pytest.fixture(scope="module")
-def db(demo_night: Night) -> duckdb.DuckDBPyConnection:
-    paths, result = demo_night
-    assert result.success
-    con = duckdb.connect(str(paths.serving_db), read_only=True)
-    yield con
-    con.close()
+def sessions(demo_files: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    crm_ids = set(demo_files["crm.customers"].customer_id)
+    return summarise(sessionise(demo_files["web.events"]), crm_ids)
 
 
 def mart_row(db: duckdb.DuckDBPyConnection, device: str) -> dict[str, object]:
@@ -134,9 +108,9 @@ def share(part: int, whole: int) -> float:
 
 
 @pytest.mark.parametrize("device", ["all", "mobile"])
-def test_engagement_matches_our_own_sessionisation(db, sessions, device) -> None:
+def test_engagement_matches_our_own_sessionisation(demo_db, sessions, device) -> None:
     cell = sessions if device == "all" else sessions[sessions.device == device]
-    row = mart_row(db, device)
+    row = mart_row(demo_db, device)
     carts = int(cell.cart.sum())
     assert row["sessions"] == len(cell)
     assert row["visitors"] == cell.visitor_id.nunique()
@@ -150,19 +124,19 @@ def test_engagement_matches_our_own_sessionisation(db, sessions, device) -> None
     assert row["identified_sessions"] == cell.identified.sum()
 
 
-def test_anonymous_sessions_of_identified_visitors_count_as_identified(db, sessions) -> None:
+def test_anonymous_sessions_of_identified_visitors_count_as_identified(demo_db, sessions) -> None:
     before_login = int((sessions.identified & ~sessions.logged_in).sum())
     assert before_login > 0  # the demo's visits before a sign-up or login on another device
-    got = db.execute(
+    got = demo_db.execute(
         "select count(*) from marts.fct_web_sessions where is_identified and not is_logged_in"
     ).fetchone()[0]
     assert got == before_login
 
 
-def test_every_session_gets_its_channel_group(db, sessions) -> None:
+def test_every_session_gets_its_channel_group(demo_db, sessions) -> None:
     expected = sessions.channel.value_counts().to_dict()
     got = dict(
-        db.execute(
+        demo_db.execute(
             "select channel_group, sessions from marts.mart_web_engagement "
             "where period_type = 'all' and device = 'all' and channel_group <> 'all'"
         ).fetchall()
@@ -173,13 +147,13 @@ def test_every_session_gets_its_channel_group(db, sessions) -> None:
 
 @pytest.mark.parametrize("period_type", ["day", "month", "all"])
 @pytest.mark.parametrize("dimension", ["channel_group", "device"])
-def test_totals_add_up_across_each_dimension(db, period_type, dimension) -> None:
+def test_totals_add_up_across_each_dimension(demo_db, period_type, dimension) -> None:
     other = "device" if dimension == "channel_group" else "channel_group"
     sums = ", ".join(
         f"sum({m}) filter (where {dimension} <> 'all') = max({m}) filter (where {dimension} = 'all')"
         for m in ADDITIVE
     )
-    rows = db.execute(
+    rows = demo_db.execute(
         f"""
         select period_start, {sums}
         from marts.mart_web_engagement
@@ -192,8 +166,8 @@ def test_totals_add_up_across_each_dimension(db, period_type, dimension) -> None
     assert all(all(checks) for _, *checks in rows)
 
 
-def test_days_and_months_add_up_to_the_whole_history(db, sessions) -> None:
-    totals = db.execute(
+def test_days_and_months_add_up_to_the_whole_history(demo_db, sessions) -> None:
+    totals = demo_db.execute(
         f"""
         select period_type, {", ".join(f"sum({m})" for m in ADDITIVE)}, sum(revenue)
         from marts.mart_web_engagement
