@@ -89,3 +89,29 @@
 {% macro cart_abandonment_rate(abandoned_cart_sessions, cart_sessions) -%}
     round(({{ abandoned_cart_sessions }})::double / nullif({{ cart_sessions }}, 0), 4)
 {%- endmacro %}
+
+{#- Support times (docs/support.md) -#}
+
+{#-
+    SLA breach of one ticket target: the measured minutes when the measure is complete (first
+    reply given, ticket solved); otherwise breached once the minutes waited so far pass the target,
+    and null (not yet known) before. `waiting_minutes` is null when the measure can no longer
+    complete (e.g. a ticket closed without a reply); no target gives null.
+-#}
+{% macro sla_breached(measured_minutes, waiting_minutes, target_minutes) -%}
+    case
+        when {{ target_minutes }} is null then null
+        when {{ measured_minutes }} is not null then {{ measured_minutes }} > {{ target_minutes }}
+        when {{ waiting_minutes }} > {{ target_minutes }} then true
+    end
+{%- endmacro %}
+
+{#- Average time = total minutes / tickets measured (DOMAIN.md: total resolution time of solved tickets / solved tickets), one decimal. -#}
+{% macro average_minutes(total_minutes, tickets) -%}
+    round(({{ total_minutes }}) / nullif({{ tickets }}, 0)::double, 1)
+{%- endmacro %}
+
+{#- A share of tickets as a percentage with one decimal; null when there are none. -#}
+{% macro share_pct(part, whole) -%}
+    round(100.0 * ({{ part }}) / nullif({{ whole }}, 0), 1)
+{%- endmacro %}
