@@ -91,11 +91,18 @@ def churned(year: dict[str, pd.DataFrame]) -> pd.Series:
     return customers.set_index("customer_id").index.to_series().isin(cancelled)
 
 
+def outbound_tickets(year: dict[str, pd.DataFrame]) -> set[str]:
+    """Tickets the company opened (created by an agent): the CX team's follow-ups, truth (h)."""
+    events = year["support.ticket_events"]
+    return set(events.ticket_id[(events.event_type == "created") & (events.author_type == "agent")])
+
+
 def ticket_experience(year: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per ticket: hours to the first public agent reply, reopened or not, and its help-desk CSAT."""
+    """Per ticket a customer opened: hours to the first public agent reply, reopened or not, its CSAT."""
     events = year["support.ticket_events"].copy()
     events["at"] = pd.to_datetime(events.occurred_at, utc=True, format="ISO8601")
     tickets = latest(year["support.tickets"], "ticket_id").set_index("ticket_id")
+    tickets = tickets[~tickets.index.isin(outbound_tickets(year))]
     created = pd.to_datetime(tickets.created_at, utc=True, format="ISO8601")
     replies = events[(events.event_type == "agent_reply") & (events.is_public == "true")]
     first_reply = replies.groupby("ticket_id").at.min()
@@ -183,3 +190,49 @@ def test_web_visitors_are_anonymous_first_and_identified_later(year: dict[str, p
     assert anonymous_before.any()
     devices = events.dropna(subset=["customer_id"]).groupby("customer_id").visitor_id.nunique()
     assert (devices > 1).mean() > 0.2  # several devices per customer
+
+
+def test_the_cx_team_follows_up_low_scores_with_outbound_tickets(year: dict[str, pd.DataFrame]) -> None:
+    params = Params()
+    events = year["support.ticket_events"].copy()
+    events["at"] = pd.to_datetime(events.occurred_at, utc=True, format="ISO8601")
+    outbound = outbound_tickets(year)
+    tickets = latest(year["support.tickets"], "ticket_id").set_index("ticket_id").loc[sorted(outbound)]
+    assert len(tickets) > 200
+    assert set(tickets.channel) == {"phone", "email"}
+    assert tickets.customer_id.notna().all()  # the team knows whom it calls
+    ours = events[events.ticket_id.isin(outbound)]
+    replied = ours[(ours.event_type == "agent_reply") & (ours.is_public == "true")].ticket_id
+    solved = ours[ours.event_type == "solved"].groupby("ticket_id").at.max()
+    created = ours[ours.event_type == "created"].set_index("ticket_id")["at"]
+    assert set(replied) == outbound
+    assert (solved > created.reindex(solved.index)).all()
+
+    # Each invited response against the customer's next outbound ticket within 30 days.
+    responses = year["surveys.responses"]
+    invited = responses.merge(
+        year["surveys.invitations"][["invitation_id", "customer_id"]], on="invitation_id"
+    )
+    invited = invited.assign(
+        at=pd.to_datetime(invited.responded_at, utc=True, format="ISO8601"),
+        score=pd.to_numeric(invited.score),
+    )
+    calls = pd.DataFrame({"customer_id": tickets.customer_id, "called": created.reindex(tickets.index)})
+    pairs = invited.merge(calls, on="customer_id")
+    pairs = pairs[(pairs.called > pairs["at"]) & (pairs.called <= pairs["at"] + pd.Timedelta(days=30))]
+    delay = pairs.groupby("response_id").called.min().sub(invited.set_index("response_id")["at"]).dropna()
+    nps = invited.survey_type == "NPS"
+    low = invited.response_id[(nps & (invited.score <= 6)) | (~nps & (invited.score <= 2))]
+    passive = invited.response_id[nps & invited.score.between(7, 8)]
+    promoter = invited.response_id[nps & (invited.score >= 9)]
+
+    def followed(ids: pd.Series) -> float:
+        return ids.isin(delay.index).mean()
+
+    # Planted at 70% / 30%; other responses of the same customer blur it a little upwards.
+    assert followed(low) == pytest.approx(params.follow_up_share_low, abs=0.08)
+    assert followed(passive) == pytest.approx(params.follow_up_share_passive, abs=0.08)
+    assert followed(promoter) < 0.15
+    hours = delay[delay.index.isin(low)].dt.total_seconds() / 3600
+    assert 10 < hours.median() < 40  # lognormal around 20 h, moved into working hours
+    assert 0.1 < (hours > 48).mean() < 0.5  # some later than a 48-hour SLA

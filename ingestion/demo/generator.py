@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingestion.demo.follow_up import follow_ups
 from ingestion.demo.lifecycle import simulate
 from ingestion.demo.output import build_extracts, write_extracts
 from ingestion.demo.params import Params, Period
@@ -36,15 +37,22 @@ def generate(
         raise ValueError("customers and days must be at least 1")
     params = params or Params()
     period = Period(start, days)
-    # Independent streams per phase, so a change in one phase does not reshuffle the others.
-    people_seed, life_seed, web_seed = np.random.SeedSequence(seed).spawn(3)
+    # Independent streams per phase, so a change in one phase does not reshuffle the others (a
+    # SeedSequence's n-th child is the same however many are spawned).
+    people_seed, life_seed, web_seed, follow_up_seed = np.random.SeedSequence(seed).spawn(4)
     started = time.perf_counter()
     population = make_customers(
         np.random.default_rng(people_seed), _python_rng(people_seed), period, customers, params
     )
     world = simulate(_python_rng(life_seed), params, period, population, progress)
+    outbound = follow_ups(_python_rng(follow_up_seed), params, period, world)
+    world.tickets += outbound
     log.info(
-        "simulated %s customers over %s days (%.1f s)", f"{customers:,}", days, time.perf_counter() - started
+        "simulated %s customers over %s days, %s follow-ups (%.1f s)",
+        f"{customers:,}",
+        days,
+        f"{len(outbound):,}",
+        time.perf_counter() - started,
     )
     started = time.perf_counter()
     web = simulate_web(np.random.default_rng(web_seed), params, period, world)

@@ -70,6 +70,16 @@ class Params:
     website_anonymous_per_month: float = 0.02
     website_open_per_month: float = 0.01
     comment_share: float = 0.4
+    # Closing the loop (truth h): the CX team calls or emails a share of the invited respondents
+    # who gave a low score (NPS 0-6, CSAT/CES 1-2) and, less often, NPS passives (7-8), with an
+    # outbound ticket. The delay from the response is lognormal (median, sigma) and moved into the
+    # team's working hours, so its long tail arrives after the warehouse's SLA; the rest never hear back.
+    follow_up_share_low: float = 0.7
+    follow_up_share_passive: float = 0.3
+    follow_up_median_hours: float = 20.0
+    follow_up_sigma: float = 1.0
+    follow_up_phone_share: float = 0.5
+    follow_up_customer_reply_share: float = 0.4
 
     def response_rate(self, survey_type: str) -> float:
         return {

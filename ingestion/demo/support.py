@@ -159,3 +159,34 @@ def add_csat_rating(ticket: Ticket, at: int, score: int) -> None:
     status = "closed" if at >= ticket.solved_at + AUTO_CLOSE_AFTER else "solved"
     ticket.events.append(TicketEvent(at, "csat_rated", "customer", None, None, status, csat_score=score))
     ticket.events.sort(key=lambda e: e.at)
+
+
+def simulate_follow_up(
+    r: random.Random, params: Params, created_at: int, first_name: str, customer: int, email: str
+) -> Ticket:
+    """An outbound ticket: an agent calls or emails a customer about a survey answer, then solves it.
+
+    The agent opens it (`created` by an agent: how the warehouse tells outbound from inbound), the
+    customer sometimes answers, the agent replies publicly and solves it.
+    """
+    channel = "phone" if r.random() < params.follow_up_phone_share else "email"
+    agent = r.choice(AGENTS)
+    subject = r.choice(vocab.FOLLOW_UP_SUBJECTS)
+    ticket = Ticket(customer, True, email, channel, "normal", subject, created_at, agent)
+    opener = vocab.FOLLOW_UP_OPENERS[channel].format(first=first_name)
+    # A call is logged for the team; an email is what the customer receives.
+    ticket.events.append(
+        TicketEvent(created_at, "created", "agent", agent, channel == "email", "new", opener)
+    )
+    h = _History(r, ticket, first_name)
+    h.add(lognormal(r, MINUTE), "assigned", "system", "open")
+    if r.random() < params.follow_up_customer_reply_share:
+        answer = r.choice(vocab.FOLLOW_UP_CUSTOMER_REPLIES)
+        h.add(
+            lognormal(r, CUSTOMER_REPLY_MEDIAN[channel]), "customer_reply", "customer", "open", True, answer
+        )
+    reply = r.choice(vocab.FOLLOW_UP_AGENT_REPLIES).format(first=first_name)
+    ticket.first_reply_at = h.add(lognormal(r, 15 * MINUTE), "agent_reply", "agent", "pending", True, reply)
+    ticket.solved_at = h.add(lognormal(r, 10 * MINUTE), "solved", "agent", "solved")
+    h.add(AUTO_CLOSE_AFTER, "closed", "system", "closed")
+    return ticket

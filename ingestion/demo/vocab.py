@@ -186,6 +186,29 @@ INTERNAL_NOTES: tuple[str, ...] = (
     "Known issue, linked to the incident ticket.",
     "Customer asked for a callback.",
 )
+# Outbound follow-ups of low survey scores (closing the loop). The opening message by channel.
+FOLLOW_UP_SUBJECTS: tuple[str, ...] = (
+    "Following up on your feedback",
+    "About your recent survey answer",
+    "We read your feedback",
+)
+FOLLOW_UP_OPENERS: dict[str, str] = {
+    "email": (
+        "Hi {first}, thank you for answering our survey. I'm sorry we did not live up to your "
+        "expectations. Could you tell me a bit more about what went wrong?"
+    ),
+    "phone": "Outbound call to {first} about their survey answer.",
+}
+FOLLOW_UP_AGENT_REPLIES: tuple[str, ...] = (
+    "Hi {first}, thanks for taking the time to talk with me. I have passed your points on to the team.",
+    "Hi {first}, thank you for the details. I have fixed the settings on your account and added a credit.",
+    "Hi {first}, sorry again for the trouble. I have shared your feedback with our product team.",
+)
+FOLLOW_UP_CUSTOMER_REPLIES: tuple[str, ...] = (
+    "Thanks for reaching out, the reports keep failing for me.",
+    "Appreciate the call. Support took too long last time.",
+    "Thanks, it is mostly the price that bothers me.",
+)
 
 # --- surveys -------------------------------------------------------------------------------------
 THEMES: tuple[str, ...] = ("price", "support", "product_quality", "usability", "billing", "speed")
