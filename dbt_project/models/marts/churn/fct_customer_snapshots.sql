@@ -76,6 +76,7 @@ customer_events as (
         is_slow_first_reply,
     from tickets
     where customer_id is not null
+        and not is_outbound
 
     union all
 
@@ -91,6 +92,7 @@ customer_events as (
         null,
     from tickets
     where customer_id is not null
+        and not is_outbound
         and is_reopened
 
     union all

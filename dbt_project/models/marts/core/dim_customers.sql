@@ -116,10 +116,12 @@ ticket_summary as (
     select
         customer_id,
         count(*) as tickets,
-        count(*) filter (where status not in ('solved', 'closed')) as open_tickets,
+        count(*) filter (where is_open) as open_tickets,
 
     from tickets
     where customer_id is not null
+        -- tickets the company opened are its contacts, not the customer's requests
+        and not is_outbound
     group by customer_id
 
 ),

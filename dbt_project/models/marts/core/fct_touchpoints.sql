@@ -102,14 +102,15 @@ ticket_touchpoints as (
 
     select
         'support_ticket:' || ticket_id as touchpoint_id,
-        'support_ticket' as touchpoint_type,
+        -- a ticket the company opened (a follow-up call or email) is its contact, not a request
+        case when is_outbound then 'outbound_contact' else 'support_ticket' end as touchpoint_type,
         ticket_id as source_record_id,
         customer_id,
         created_at as occurred_at,
         channel,
         -- a ticket from someone who is not a customer yet is a pre-sales question
         case when customer_id is null then 'consideration' else 'retention' end as journey_stage,
-        experience_outcome,
+        case when not is_outbound then experience_outcome end as experience_outcome,
         priority as detail,
 
     from tickets
