@@ -74,20 +74,25 @@
     sessions; conversion rate = converted sessions (a purchase or a sign-up) / sessions; cart
     abandonment rate = abandoned cart sessions / sessions with an add_to_cart or begin_checkout.
 -#}
+{#- A share from 0 to 1 with four decimals; null when the whole is 0. -#}
+{% macro share(part, whole) -%}
+    round(({{ part }})::double / nullif({{ whole }}, 0), 4)
+{%- endmacro %}
+
 {% macro web_engagement_rate(engaged_sessions, sessions) -%}
-    round(({{ engaged_sessions }})::double / nullif({{ sessions }}, 0), 4)
+    {{ share(engaged_sessions, sessions) }}
 {%- endmacro %}
 
 {% macro web_bounce_rate(bounced_sessions, sessions) -%}
-    round(({{ bounced_sessions }})::double / nullif({{ sessions }}, 0), 4)
+    {{ share(bounced_sessions, sessions) }}
 {%- endmacro %}
 
 {% macro web_conversion_rate(converted_sessions, sessions) -%}
-    round(({{ converted_sessions }})::double / nullif({{ sessions }}, 0), 4)
+    {{ share(converted_sessions, sessions) }}
 {%- endmacro %}
 
 {% macro cart_abandonment_rate(abandoned_cart_sessions, cart_sessions) -%}
-    round(({{ abandoned_cart_sessions }})::double / nullif({{ cart_sessions }}, 0), 4)
+    {{ share(abandoned_cart_sessions, cart_sessions) }}
 {%- endmacro %}
 
 {#- Support times (docs/support.md) -#}
