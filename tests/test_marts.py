@@ -182,12 +182,16 @@ def test_sessions_split_on_thirty_minutes_of_inactivity(db, files) -> None:
 def test_touchpoints_cover_every_interaction(db, files) -> None:
     events = files["support.ticket_events"].drop_duplicates("event_id")
     public_replies = ((events.event_type == "agent_reply") & (events.is_public == "true")).sum()
+    tickets = files["support.tickets"]
+    # tickets the company opened: their creation was written by an agent
+    outbound = set(events.query("event_type == 'created' and author_type == 'agent'").ticket_id)
     sessions = db.execute("select count(*) from marts.fct_web_sessions").fetchone()[0]
     expected = {
         "web_session": sessions,
         "order": files["crm.orders"].order_type.isin(["new", "one_off"]).sum(),
         "subscription_change": (~files["crm.orders"].order_type.isin(["new", "one_off"])).sum(),
-        "support_ticket": files["support.tickets"].ticket_id.nunique(),
+        "support_ticket": tickets.ticket_id.nunique() - len(outbound),
+        "outbound_contact": len(outbound),
         "ticket_reply": public_replies,
         "survey_invitation": files["surveys.invitations"].invitation_id.nunique(),
         "survey_response": files["surveys.responses"].response_id.nunique(),
@@ -233,13 +237,14 @@ def test_detractors_churn_more_than_promoters(db) -> None:
 def test_customers_after_a_bad_ticket_churn_more(db) -> None:
     bad, n_bad = churn_share(
         db,
-        "customer_id in (select customer_id from marts.fct_support_tickets where experience_outcome = 'negative')",
+        "customer_id in (select customer_id from marts.fct_support_tickets "
+        "where experience_outcome = 'negative' and not is_outbound)",
     )
     fine, n_fine = churn_share(
         db,
-        "customer_id in (select customer_id from marts.fct_support_tickets) and customer_id not in "
-        "(select customer_id from marts.fct_support_tickets where experience_outcome = 'negative' "
-        "and customer_id is not null)",
+        "customer_id in (select customer_id from marts.fct_support_tickets where not is_outbound) "
+        "and customer_id not in (select customer_id from marts.fct_support_tickets "
+        "where experience_outcome = 'negative' and not is_outbound and customer_id is not null)",
     )
     assert n_bad > 30 and n_fine > 100
     assert bad > 1.2 * fine
