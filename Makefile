@@ -47,13 +47,12 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Compiling connects to DuckDB: do it against a scratch database, never the warehouse's. The
-# tests run on two workers (the machine's two cores); tests sharing a built demo stay together.
+# Compiling connects to DuckDB: do it against a scratch database, never the warehouse's.
 test: $(MANIFEST) lint
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && cd dbt_project && \
 	  CX_BUILD_DB=$$scratch/compile.duckdb CX_LAKE_DIR=$$scratch/lake \
 	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest
 
 clean:
 	rm -rf warehouse dbt_project/target dbt_project/logs

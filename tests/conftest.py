@@ -98,23 +98,3 @@ def demo_db(demo_night: tuple[Paths, dg.ExecuteInProcessResult]) -> Iterator[duc
     con = duckdb.connect(str(paths.serving_db), read_only=True)
     yield con
     con.close()
-
-
-# Expensive shared fixtures, longest first: the publish-safety nights take about ten minutes.
-SHARED_FIXTURES = ("nights", "demo_night")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests sharing an expensive fixture run on one xdist worker (`make test` runs two), which builds
-    it once; the longest group is handed out first, so the other worker takes the rest meanwhile."""
-
-    def group(item: pytest.Item) -> int:
-        names = getattr(item, "fixturenames", ())
-        return next(
-            (rank for rank, name in enumerate(SHARED_FIXTURES) if name in names), len(SHARED_FIXTURES)
-        )
-
-    for item in items:
-        if group(item) < len(SHARED_FIXTURES):
-            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURES[group(item)]))
-    items.sort(key=group)
