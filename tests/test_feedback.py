@@ -18,7 +18,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ingestion.contracts import ENTITIES
 from ingestion.demo import vocab
 from ingestion.settings import DBT_PROJECT_DIR, Paths
 
@@ -30,29 +29,14 @@ SEEDS = DBT_PROJECT_DIR / "seeds" / "feedback"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
-@pytest.fixture(scope="module")
-def files(demo_night: Night) -> dict[str, pd.DataFrame]:
-    """Every extract entity read from its files, one frame of strings each."""
-    paths, _ = demo_night
-    frames = {}
-    for entity in ENTITIES:
-        parts = []
-        for path in sorted(entity.folder(paths.extracts).iterdir()):
-            if path.suffix == ".csv":
-                parts.append(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
-            else:
-                parts.append(pd.read_json(path, lines=True, dtype=False))
-        frames[entity.qualified_name] = pd.concat(parts, ignore_index=True)
-    return frames
+@pytest.fixture
+def files(demo_files: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return demo_files
 
 
-@pytest.fixture(scope="module")
-def db(demo_night: Night) -> Iterator[duckdb.DuckDBPyConnection]:
-    paths, result = demo_night
-    assert result.success
-    con = duckdb.connect(str(paths.serving_db), read_only=True)
-    yield con
-    con.close()
+@pytest.fixture
+def db(demo_db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    return demo_db
 
 
 @pytest.fixture(scope="module")
