@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,20 +58,26 @@ def run_nightly() -> dg.ExecuteInProcessResult:
 DEMO_ARGS = ("--customers", "1200", "--days", "365", "--seed", "7")
 
 
-@pytest.fixture(scope="session")
-def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Paths, dg.ExecuteInProcessResult]]:
-    """Demo extracts generated and run through the nightly job once, shared by the suite."""
-    root = tmp_path_factory.mktemp("nightly") / "warehouse"
+@contextlib.contextmanager
+def demo_warehouse(root: Path, demo_args: tuple[str, ...]) -> Iterator[Paths]:
+    """A warehouse folder holding freshly generated demo extracts, with every path variable pointing into it."""
     with pytest.MonkeyPatch.context() as mp:
         for var in PATH_VARS:
             mp.delenv(var, raising=False)
         mp.setenv("CX_WAREHOUSE_DIR", str(root))
         paths = Paths.from_env()
         subprocess.run(
-            [sys.executable, "-m", "ingestion.demo", *DEMO_ARGS, "--out", str(paths.extracts)],
+            [sys.executable, "-m", "ingestion.demo", *demo_args, "--out", str(paths.extracts)],
             check=True,
             capture_output=True,
         )
+        yield paths
+
+
+@pytest.fixture(scope="session")
+def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Paths, dg.ExecuteInProcessResult]]:
+    """Demo extracts generated and run through the nightly job once, shared by the suite."""
+    with demo_warehouse(tmp_path_factory.mktemp("nightly") / "warehouse", DEMO_ARGS) as paths:
         yield paths, run_nightly()
 
 

@@ -7,8 +7,6 @@ downstream is built, yesterday's serving database is left as it was, and the run
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,7 +14,7 @@ import duckdb
 import pytest
 
 from ingestion.settings import Paths
-from tests.conftest import PATH_VARS, run_nightly
+from tests.conftest import demo_warehouse, run_nightly
 from tests.test_nightly import mart_digests
 
 SMALL_DEMO = ("--customers", "120", "--days", "40", "--seed", "4")
@@ -25,17 +23,7 @@ SMALL_DEMO = ("--customers", "120", "--days", "40", "--seed", "4")
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Paths]:
     """A small warehouse after one good night."""
-    root = tmp_path_factory.mktemp("gates") / "warehouse"
-    with pytest.MonkeyPatch.context() as mp:
-        for var in PATH_VARS:
-            mp.delenv(var, raising=False)
-        mp.setenv("CX_WAREHOUSE_DIR", str(root))
-        paths = Paths.from_env()
-        subprocess.run(
-            [sys.executable, "-m", "ingestion.demo", *SMALL_DEMO, "--out", str(paths.extracts)],
-            check=True,
-            capture_output=True,
-        )
+    with demo_warehouse(tmp_path_factory.mktemp("gates") / "warehouse", SMALL_DEMO) as paths:
         assert run_nightly().success
         yield paths
 

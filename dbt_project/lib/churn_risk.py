@@ -131,8 +131,8 @@ class ChurnModel:
 
     def reasons(self, rows: pd.DataFrame, top: int = 3) -> list[list[str]]:
         """The features that raise each customer's risk most, as readable reasons (only raising ones)."""
-        contributions = self.contributions(rows)
         standardised = self.standardiser.transform(rows)
+        contributions = standardised * self.coefficients
         reasons = []
         for index in contributions.index:
             ranked = contributions.loc[index].sort_values(ascending=False, kind="stable")

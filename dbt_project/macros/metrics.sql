@@ -120,3 +120,8 @@
 {% macro share_pct(part, whole) -%}
     round(100.0 * ({{ part }}) / nullif({{ whole }}, 0), 1)
 {%- endmacro %}
+
+{#- A dimension in a cube/grouping-sets query: 'all' on the rows that total over it. -#}
+{% macro all_when_rolled_up(column) -%}
+    case when grouping({{ column }}) = 1 then 'all' else {{ column }} end
+{%- endmacro %}

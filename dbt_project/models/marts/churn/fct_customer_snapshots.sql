@@ -7,6 +7,11 @@
 
 {%- set span = 30 %}
 {%- set horizon_spans = (var('churn_risk_horizon_days') / span) | round(0, 'ceil') | int %}
+{#- span facts summed over the three spans (90 days) before a snapshot -#}
+{%- set ninety_day_sums = [
+    'revenue', 'downgrades', 'tickets', 'negative_tickets', 'slow_first_replies',
+    'reopened_tickets', 'negative_responses', 'cart_abandonments',
+] %}
 
 with
 
@@ -213,14 +218,14 @@ history as (
     select
         active_customers.snapshot_number,
         active_customers.customer_id,
-        coalesce(sum(span_facts.revenue) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as revenue_90d,
-        coalesce(sum(span_facts.downgrades) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as downgrades_90d,
-        coalesce(sum(span_facts.tickets) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as tickets_90d,
-        coalesce(sum(span_facts.negative_tickets) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as negative_tickets_90d,
-        coalesce(sum(span_facts.slow_first_replies) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as slow_first_replies_90d,
-        coalesce(sum(span_facts.reopened_tickets) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as reopened_tickets_90d,
-        coalesce(sum(span_facts.negative_responses) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as negative_responses_90d,
-        coalesce(sum(span_facts.cart_abandonments) filter (where span_facts.span_number < active_customers.snapshot_number + 3), 0) as cart_abandonments_90d,
+        {%- for fact in ninety_day_sums %}
+        coalesce(
+            sum(span_facts.{{ fact }}) filter (
+                where span_facts.span_number < active_customers.snapshot_number + 3
+            ),
+            0
+        ) as {{ fact }}_90d,
+        {%- endfor %}
         coalesce(sum(span_facts.sessions) filter (where span_facts.span_number = active_customers.snapshot_number), 0) as sessions_30d,
         max(span_facts.last_purchase_at) as last_purchase_at,
         max(span_facts.last_session_at) as last_session_at,

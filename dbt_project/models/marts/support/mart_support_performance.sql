@@ -74,9 +74,9 @@ cells as (
 
     -- every combination of the dimensions seen, with 'all' for a total
     select
-        case when grouping(channel) = 1 then 'all' else channel end as channel,
-        case when grouping(priority) = 1 then 'all' else priority end as priority,
-        case when grouping(customer_segment) = 1 then 'all' else customer_segment end as customer_segment,
+        {{ all_when_rolled_up('channel') }} as channel,
+        {{ all_when_rolled_up('priority') }} as priority,
+        {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         grouping(channel, priority, customer_segment) as grouping_id,
 
     from tickets
@@ -89,9 +89,9 @@ created as (
     select
         period_types.period_type,
         date_trunc(period_types.period_type, tickets.created_at)::date as period_start,
-        case when grouping(channel) = 1 then 'all' else channel end as channel,
-        case when grouping(priority) = 1 then 'all' else priority end as priority,
-        case when grouping(customer_segment) = 1 then 'all' else customer_segment end as customer_segment,
+        {{ all_when_rolled_up('channel') }} as channel,
+        {{ all_when_rolled_up('priority') }} as priority,
+        {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         count(*) as tickets_created,
 
     from tickets
@@ -105,9 +105,9 @@ first_replied as (
     select
         period_types.period_type,
         date_trunc(period_types.period_type, tickets.first_reply_at)::date as period_start,
-        case when grouping(channel) = 1 then 'all' else channel end as channel,
-        case when grouping(priority) = 1 then 'all' else priority end as priority,
-        case when grouping(customer_segment) = 1 then 'all' else customer_segment end as customer_segment,
+        {{ all_when_rolled_up('channel') }} as channel,
+        {{ all_when_rolled_up('priority') }} as priority,
+        {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         count(*) as first_replies,
         sum(tickets.first_reply_minutes) as total_first_reply_minutes,
         median(tickets.first_reply_minutes) as median_first_reply_minutes,
@@ -131,9 +131,9 @@ solved as (
     select
         period_types.period_type,
         date_trunc(period_types.period_type, tickets.resolved_at)::date as period_start,
-        case when grouping(channel) = 1 then 'all' else channel end as channel,
-        case when grouping(priority) = 1 then 'all' else priority end as priority,
-        case when grouping(customer_segment) = 1 then 'all' else customer_segment end as customer_segment,
+        {{ all_when_rolled_up('channel') }} as channel,
+        {{ all_when_rolled_up('priority') }} as priority,
+        {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         count(*) as tickets_solved,
         sum(tickets.full_resolution_minutes) as total_full_resolution_minutes,
         median(tickets.full_resolution_minutes) as median_full_resolution_minutes,
@@ -174,11 +174,9 @@ backlog_changes as (
 
     select
         open_period_changes.change_day,
-        case when grouping(tickets.channel) = 1 then 'all' else tickets.channel end as channel,
-        case when grouping(tickets.priority) = 1 then 'all' else tickets.priority end as priority,
-        case
-            when grouping(tickets.customer_segment) = 1 then 'all' else tickets.customer_segment
-        end as customer_segment,
+        {{ all_when_rolled_up('tickets.channel') }} as channel,
+        {{ all_when_rolled_up('tickets.priority') }} as priority,
+        {{ all_when_rolled_up('tickets.customer_segment') }} as customer_segment,
         sum(open_period_changes.change) as net_change,
 
     from open_period_changes
