@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
 
-.PHONY: demo nightly dev test lint format manifest clean install
+.PHONY: demo nightly backfill dev test lint format manifest clean install
 
 install: $(VENV)/.installed
 
@@ -25,9 +25,9 @@ $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	cp $< $@
 
 demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m ingestion.demo $(DEMO_ARGS) --out $(CX_WAREHOUSE_DIR)/extracts
@@ -35,6 +35,10 @@ demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 
 nightly: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m orchestration.run
+
+# One run over a range of extract dates: `make backfill FROM=2025-01-01 TO=2025-01-31`.
+backfill: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m orchestration.run --from $(FROM) --to $(TO)
 
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000

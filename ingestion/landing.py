@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from expectations.gate import Outcome, validate
 from expectations.suites import ROW_COUNT_HISTORY
-from ingestion.contracts import ENTITIES, FILE_NAME, LINEAGE_COLUMNS, Column, Entity, entities_of
+from ingestion.contracts import ENTITIES, FILE_NAME, LINEAGE_COLUMNS, SOURCES, Column, Entity, entities_of
 from ingestion.settings import Paths
 
 log = logging.getLogger(__name__)
@@ -426,6 +427,7 @@ class SourceReport:
     results: list[LandingResult]
     errors: list[LandingError]
     outcomes: list[Outcome] = field(default_factory=list)  # expectation results of the gate
+    gate_seconds: dict[str, float] = field(default_factory=dict)  # per entity: time spent in the gate
 
     def totals(self, entity: str | None = None) -> dict[str, int]:
         rows = [r for r in self.results if entity is None or r.entity == entity]
@@ -438,8 +440,19 @@ class SourceReport:
         }
 
 
-def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) -> SourceReport:
+def land_source(
+    paths: Paths,
+    source: str,
+    loaded_at: datetime | None = None,
+    days: tuple[date, date] | None = None,
+    first_day: date | None = None,
+) -> SourceReport:
     """Land every new extract file of one source through the quality gate.
+
+    `days` (first, last; inclusive) limits the run to the files of those extract dates, as a
+    daily partition or a backfill does; files whose name carries no date are rejected whatever
+    the window, and so are files dated before `first_day` (the first day the warehouse accepts),
+    so that no file waits unseen.
 
     Files are read and typed in parallel, each entity's new rows are validated together by its
     expectation suite (one GX run per batch of files rather than per file), and then each file's
@@ -450,8 +463,23 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
     ensure_schema_files(paths)
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
     files, errors = discover(paths, source)
+    if first_day is not None:
+        errors += [
+            LandingError(
+                ef.relative,
+                "extract date",
+                f"{ef.extract_date} is before the warehouse's first day {first_day} (CX_FIRST_DAY); "
+                "set CX_FIRST_DAY earlier, move the file back into the extracts folder and run again",
+            )
+            for ef in files
+            if ef.extract_date < first_day
+        ]
+        files = [ef for ef in files if ef.extract_date >= first_day]
+    if days is not None:
+        files = [ef for ef in files if days[0] <= ef.extract_date <= days[1]]
     results: list[LandingResult] = []
     outcomes: list[Outcome] = []
+    gate_seconds: dict[str, float] = {}
     with duckdb.connect() as db, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
 
         def attempt(ef: ExtractFile) -> Prepared | LandingResult | LandingError:
@@ -476,9 +504,12 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
                         prepared.append(outcome)
                 if not prepared:
                     continue
+                gate_started = time.perf_counter()
                 frame = pa.concat_tables([p.typed for p in prepared]).to_pandas()
                 gate = validate(entity, frame, loaded_at, history, docs_root=paths.root)
                 outcomes += gate.outcomes
+                spent = time.perf_counter() - gate_started
+                gate_seconds[entity.qualified_name] = gate_seconds.get(entity.qualified_name, 0.0) + spent
                 by_file = dict(tuple(gate.failures.groupby("_source_file")))
                 no_failures = gate.failures.iloc[0:0]
                 writes = [
@@ -497,7 +528,7 @@ def land_source(paths: Paths, source: str, loaded_at: datetime | None = None) ->
                 history += [p.rows_read for p in prepared]
     for error in errors:
         reject(paths, error)
-    report = SourceReport(source, results, errors, outcomes)
+    report = SourceReport(source, results, errors, outcomes, gate_seconds)
     landed = report.totals()
     log.info(
         "landed %s: %d new files (%d already landed), %d rows, %d quarantined, %d rejected files",
@@ -537,3 +568,13 @@ def reject(paths: Paths, error: LandingError) -> None:
         )
         + "\n"
     )
+
+
+def pending_files(paths: Paths) -> list[ExtractFile]:
+    """Well-named extract files of every source that have not landed yet (no manifest in the lake)."""
+    return [
+        ef
+        for source in SOURCES
+        for ef in discover(paths, source)[0]
+        if not _manifest_path(paths, ef).exists()
+    ]

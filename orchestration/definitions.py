@@ -1,25 +1,36 @@
-"""The one entry point: landing, dbt and publish assets, the nightly job and its schedule."""
+"""The one entry point: landing, dbt and publish assets, the nightly job, its schedule and sensor."""
 
 import os
 
 import dagster as dg
 
+from orchestration.alerts import alert_on_failure
 from orchestration.dbt import cx_dbt_models, dbt_resource
 from orchestration.erasure import gdpr_erasure
 from orchestration.landing import landing_assets
 from orchestration.publish import record_failed_run, serving_database
+from orchestration.sensors import new_extract_files_sensor
 
 nightly = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
-    description="Land new extracts, build and test every dbt model, then publish the serving database.",
-    hooks={record_failed_run},
+    description="Land the extracts of the run's days, build and test every dbt model (incrementally), then "
+    "publish the serving database.",
+    hooks={record_failed_run, alert_on_failure},
+    # Transient failures (a locked file, a full disk freed meanwhile) get two more tries; a rejected
+    # file or a failing dbt test does not (their Failure sets allow_retries=False).
+    op_retry_policy=dg.RetryPolicy(
+        max_retries=2,
+        delay=int(os.environ.get("CX_RETRY_DELAY_SECONDS", "60")),
+        backoff=dg.Backoff.EXPONENTIAL,
+    ),
 )
 
-nightly_schedule = dg.ScheduleDefinition(
-    job=nightly,
-    cron_schedule=os.environ.get("CX_NIGHTLY_CRON", "0 2 * * *"),
-    execution_timezone=os.environ.get("CX_TIMEZONE", "UTC"),
+# At 02:00 (CX_TIMEZONE) the partition of the day that just ended.
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly,
+    hour_of_day=int(os.environ.get("CX_NIGHTLY_HOUR", "2")),
+    minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
@@ -27,5 +38,6 @@ defs = dg.Definitions(
     assets=[gdpr_erasure, *landing_assets, cx_dbt_models, serving_database],
     jobs=[nightly],
     schedules=[nightly_schedule],
+    sensors=[new_extract_files_sensor(nightly)],
     resources={"dbt": dbt_resource},
 )

@@ -1,11 +1,14 @@
 """One landing asset per source: new extract files -> quality gate -> typed Parquet in the lake.
 
+A run lands the files of its partition's extract dates (a backfill: of its range of dates).
+
 Each entity's great-expectations results are reported as a Dagster asset check: rows the gate
 quarantined make it a warning (the rest landed); a rejected file fails the source's step, which
 stops everything downstream in the run.
 """
 
 from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 
@@ -13,6 +16,7 @@ from ingestion.contracts import SOURCES, entities_of
 from ingestion.landing import land_source
 from ingestion.settings import Paths
 from orchestration.erasure import gdpr_erasure
+from orchestration.partitions import FIRST_DAY, daily, days_of, single_run
 from orchestration.run_record import landing_rows, save
 
 CHECK = "great_expectations"
@@ -42,10 +46,16 @@ def landing_asset(source: str) -> dg.AssetsDefinition:
         for e in entities
     ]
 
-    @dg.multi_asset(name=f"land_{source}", specs=specs, check_specs=checks)
+    @dg.multi_asset(
+        name=f"land_{source}",
+        specs=specs,
+        check_specs=checks,
+        partitions_def=daily,
+        backfill_policy=single_run,
+    )
     def land(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         paths = Paths.from_env()
-        report = land_source(paths, source)
+        report = land_source(paths, source, days=days_of(context), first_day=date.fromisoformat(FIRST_DAY))
         save(paths, context.run_id, f"land_{source}", landing_rows(context.run_id, report))
         for entity in entities:
             name = entity.qualified_name
@@ -66,6 +76,7 @@ def landing_asset(source: str) -> dg.AssetsDefinition:
                     "expectations_run": len(outcomes),
                     "expectations_failed": len(failed),
                     "rows_quarantined": totals["rows_quarantined"],
+                    "seconds": round(report.gate_seconds.get(name, 0.0), 3),
                     "failed": dg.MetadataValue.json(
                         [
                             f"{o.expectation} on {o.column}: {o.unexpected_count} rows ({o.rule})"
@@ -77,7 +88,9 @@ def landing_asset(source: str) -> dg.AssetsDefinition:
         if report.errors:
             for error in report.errors:
                 context.log.error(str(error))
+            # A rejected file fails the same way on a retry: no retries for it.
             raise dg.Failure(
+                allow_retries=False,
                 description=f"{len(report.errors)} {source} extract file(s) rejected (moved to "
                 f"{paths.rejected}):\n" + "\n".join(str(e) for e in report.errors),
                 metadata={"rejected": dg.MetadataValue.json([vars(e) for e in report.errors])},

@@ -1,16 +1,24 @@
-"""`python -m orchestration.run`: run the nightly job once and print what it built."""
+"""`python -m orchestration.run [--day D | --from D1 --to D2]`: run the nightly job once, print what it built.
+
+Without dates it runs over the extract dates of the files waiting to land (one single-run backfill
+from the first to the last of them), or, when none wait, the partition of the day that last ended,
+as the schedule does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from datetime import date
 
 import dagster as dg
 import duckdb
 
+from ingestion.landing import pending_files
 from ingestion.settings import Paths
 from orchestration.definitions import defs
+from orchestration.partitions import daily, range_tags
 
 
 def _counts(db: str, schema: str) -> list[tuple[str, int]]:
@@ -33,7 +41,8 @@ def headline(paths: Paths) -> tuple[list[tuple[str, int]], list[str]]:
                 "select survey_type, score, responses from marts.mart_cx_scores "
                 "where totals_over = 'month,touchpoint,channel,customer_segment' order by 1 desc"
             ).fetchall():
-                figures.append(f"{survey} {score:g} over {n:,} responses")
+                if score is not None:
+                    figures.append(f"{survey} {score:g} over {n:,} responses")
         if any(t == "marts.mart_churn_monthly" for t, _ in counts):
             row = con.execute(
                 "select month_start, churn_rate_pct, customers_at_end from marts.mart_churn_monthly "
@@ -46,14 +55,51 @@ def headline(paths: Paths) -> tuple[list[tuple[str, int]], list[str]]:
         con.close()
 
 
+def days_to_run(paths: Paths) -> tuple[date, date]:
+    """The extract dates of the files waiting to land, first and last; else the day that last ended.
+
+    Files dated before the first partition are included (landing rejects them with the reason);
+    files of a day not over yet wait for its partition.
+    """
+    first_day = date.fromisoformat(daily.get_first_partition_key())
+    last_day = date.fromisoformat(daily.get_last_partition_key())
+    dates = {max(ef.extract_date, first_day) for ef in pending_files(paths)}
+    waiting = sorted(d for d in dates if d <= last_day)
+    return (waiting[0], waiting[-1]) if waiting else (last_day, last_day)
+
+
+def execute(
+    instance: dg.DagsterInstance, days: tuple[date, date] | None = None, job: str = "nightly"
+) -> dg.ExecuteInProcessResult:
+    """Run the job in this process over the days first..last (inclusive; default: `days_to_run`)."""
+    first, last = days or days_to_run(Paths.from_env())
+    if first == last:
+        return defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=first.isoformat(), raise_on_error=False
+        )
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=range_tags(first, last), raise_on_error=False
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--job", default="nightly")
+    parser.add_argument("--day", type=date.fromisoformat, help="run the partition of this extract date")
+    parser.add_argument(
+        "--from", dest="first", type=date.fromisoformat, help="first extract date of a backfill"
+    )
+    parser.add_argument("--to", dest="last", type=date.fromisoformat, help="last extract date of a backfill")
     args = parser.parse_args(argv)
+    if (args.day and (args.first or args.last)) or bool(args.first) != bool(args.last):
+        parser.error("give --day, or both --from and --to, or neither")
+    days = (args.day, args.day) if args.day else (args.first, args.last) if args.first else None
     paths = Paths.from_env()
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(args.job).execute_in_process(instance=instance, raise_on_error=False)
+        result = execute(instance, days, args.job)
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nThe {args.job} run failed after {elapsed:.0f} s; the serving database was left as it was.")

@@ -74,14 +74,14 @@ def test_a_rejected_file_fails_its_source_and_is_moved_aside(published: Paths) -
     paths = published
     (paths.lake / "surveys" / "responses" / "responses_2099-01-01.parquet").unlink(missing_ok=True)
     before = mart_digests(paths.serving_db)
-    bad = paths.extracts / "crm" / "orders" / "orders_2099-02-01.csv"
+    bad = paths.extracts / "crm" / "orders" / "orders_2025-06-01.csv"
     bad.write_text("order_id,customer_id\no1,c1\n")  # required columns missing
     result = run_nightly()
 
     assert not result.success
     assert not bad.exists()
-    assert (paths.rejected / "crm" / "orders" / "orders_2099-02-01.csv").exists()
-    reason = (paths.rejected / "crm" / "orders" / "orders_2099-02-01.csv.reason.json").read_text()
+    assert (paths.rejected / "crm" / "orders" / "orders_2025-06-01.csv").exists()
+    reason = (paths.rejected / "crm" / "orders" / "orders_2025-06-01.csv.reason.json").read_text()
     assert "missing columns" in reason
     assert mart_digests(paths.serving_db) == before
     con = duckdb.connect(str(paths.serving_db), read_only=True)
@@ -91,7 +91,7 @@ def test_a_rejected_file_fails_its_source_and_is_moved_aside(published: Paths) -
         ).fetchall()
     finally:
         con.close()
-    assert rejected == [("crm/orders/orders_2099-02-01.csv", "missing columns")]
+    assert rejected == [("crm/orders/orders_2025-06-01.csv", "missing columns")]
     # With the bad file gone, the next night recovers by itself.
     assert run_nightly().success
 
