@@ -1,4 +1,4 @@
 {#- Days from one timestamp to a later one, with decimals (one place); null if either is missing. -#}
 {% macro days_between(start_at, end_at) -%}
-    round(date_diff('second', {{ start_at }}, {{ end_at }}) / 86400.0, 1)
+    {{ round_number(dbt.datediff(start_at, end_at, 'second') ~ ' / 86400.0', 1) }}
 {%- endmacro %}

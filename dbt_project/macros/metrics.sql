@@ -37,15 +37,15 @@
     +1 (promoter), 0 or -1 (detractor), so var = (P + D) - (P - D)^2 with P, D the shares.
 -#}
 {% macro nps_margin_of_error(promoters, detractors, responses) -%}
-    round(
+    {%- set margin -%}
         100.0 * 1.96 * sqrt(
             (
-                (({{ promoters }}) + ({{ detractors }})) / nullif({{ responses }}, 0)::double
-                - pow((({{ promoters }}) - ({{ detractors }})) / nullif({{ responses }}, 0)::double, 2)
+                (({{ promoters }}) + ({{ detractors }})) / nullif({{ responses }}, 0)::{{ type_double() }}
+                - pow((({{ promoters }}) - ({{ detractors }})) / nullif({{ responses }}, 0)::{{ type_double() }}, 2)
             ) / nullif({{ responses }}, 0)
-        ),
-        1
-    )
+        )
+    {%- endset -%}
+    {{ round_number(margin, 1) }}
 {%- endmacro %}
 
 {#- CSAT = 100 * satisfied (4-5) / responses, rounded to a whole number. -#}
@@ -76,7 +76,8 @@
 -#}
 {#- A share from 0 to 1 with four decimals; null when the whole is 0. -#}
 {% macro share(part, whole) -%}
-    round(({{ part }})::double / nullif({{ whole }}, 0), 4)
+    {%- set fraction %}({{ part }})::{{ type_double() }} / nullif({{ whole }}, 0){% endset -%}
+    {{ round_number(fraction, 4) }}
 {%- endmacro %}
 
 {% macro web_engagement_rate(engaged_sessions, sessions) -%}
@@ -113,7 +114,8 @@
 
 {#- Average time = total minutes / tickets measured (DOMAIN.md: total resolution time of solved tickets / solved tickets), one decimal. -#}
 {% macro average_minutes(total_minutes, tickets) -%}
-    round(({{ total_minutes }}) / nullif({{ tickets }}, 0)::double, 1)
+    {%- set average %}({{ total_minutes }}) / nullif({{ tickets }}, 0)::{{ type_double() }}{% endset -%}
+    {{ round_number(average, 1) }}
 {%- endmacro %}
 
 {#- A share of tickets as a percentage with one decimal; null when there are none. -#}

@@ -56,7 +56,7 @@ last_data as (
             web_events.last_at,
             invitations.last_at,
             responses.last_at
-        )::date as last_data_date,
+        )::date as last_data_date
 
     from orders
     cross join customers
@@ -76,7 +76,7 @@ as_of as (
         {%- else -%}
         last_data_date as as_of_date,
         {%- endif %}
-        last_data_date,
+        last_data_date
 
     from last_data
 
@@ -87,9 +87,9 @@ final as (
     select
         as_of_date,
         -- exclusive end of the as-of day: everything before it has happened
-        (as_of_date + interval 1 day)::timestamp as as_of_at,
+        (as_of_date + interval '1 day')::timestamp as as_of_at,
         date_trunc('month', as_of_date)::date as as_of_month,
-        last_data_date,
+        last_data_date
 
     from as_of
 

@@ -32,7 +32,7 @@ subscription_events as (
                 rows between unbounded preceding and 1 preceding
             ),
             0
-        ) as stretch_number,
+        ) as stretch_number
 
     from orders
     where is_subscription_event
@@ -45,7 +45,7 @@ subscription_stretches as (
         customer_id,
         min(ordered_at) filter (where order_type != 'cancel') as started_at,
         min(ordered_at) filter (where order_type = 'cancel') as ended_at,
-        'cancelled' as end_reason,
+        'cancelled' as end_reason
 
     from subscription_events
     group by customer_id, stretch_number
@@ -57,8 +57,8 @@ one_off_stretches as (
     select
         customer_id,
         ordered_at as started_at,
-        ordered_at + to_days({{ var('one_off_churn_days') }}) as ended_at,
-        'lapsed' as end_reason,
+        {{ dbt.dateadd('day', var('one_off_churn_days'), 'ordered_at') }} as ended_at,
+        'lapsed' as end_reason
 
     from orders
     where order_type = 'one_off'
@@ -88,7 +88,7 @@ islands as (
             partition by customer_id
             order by started_at, open_end
             rows between unbounded preceding and current row
-        ) as period_number,
+        ) as period_number
 
     from (
         select
@@ -101,7 +101,7 @@ islands as (
                     rows between unbounded preceding and 1 preceding
                 ),
                 true
-            ) as is_new_island,
+            ) as is_new_island
         from stretches
     )
 
@@ -114,7 +114,7 @@ periods as (
         period_number,
         min(started_at) as started_at,
         max(open_end) as open_end,
-        arg_max(end_reason, open_end) as end_reason,
+        {{ arg_max('end_reason', 'open_end') }} as end_reason
 
     from islands
     group by customer_id, period_number
@@ -131,7 +131,7 @@ final as (
         -- an end after the as-of date has not happened yet
         case when periods.open_end < as_of.as_of_at then periods.open_end end as ended_at,
         case when periods.open_end < as_of.as_of_at then periods.end_reason end as end_reason,
-        periods.open_end >= as_of.as_of_at as is_active,
+        periods.open_end >= as_of.as_of_at as is_active
 
     from periods
     cross join as_of

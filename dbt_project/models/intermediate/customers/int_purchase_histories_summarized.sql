@@ -35,7 +35,7 @@ purchase_days as (
     select
         orders.customer_id,
         orders.ordered_at::date as purchase_date,
-        sum(orders.amount) as day_amount,
+        sum(orders.amount) as day_amount
 
     from orders
     cross join calibration
@@ -50,7 +50,7 @@ flagged as (
 
     select
         *,
-        purchase_date > min(purchase_date) over (partition by customer_id) as is_repeat,
+        purchase_date > min(purchase_date) over (partition by customer_id) as is_repeat
 
     from purchase_days
 
@@ -65,7 +65,7 @@ summarized as (
         count(*) as purchase_days,
         sum(day_amount) as total_revenue,
         -- mean spend of the repeat days only: the first purchase is often atypical
-        coalesce(avg(day_amount) filter (where is_repeat), 0)::double as average_repeat_value,
+        coalesce(avg(day_amount) filter (where is_repeat), 0)::{{ type_double() }} as average_repeat_value
 
     from flagged
     group by customer_id
@@ -81,12 +81,12 @@ final as (
         summarized.last_purchase_date,
         summarized.purchase_days,
         summarized.purchase_days - 1 as frequency,
-        date_diff('day', summarized.first_purchase_date, summarized.last_purchase_date) / 7.0
+        {{ dbt.datediff('summarized.first_purchase_date', 'summarized.last_purchase_date', 'day') }}::{{ type_double() }} / 7
             as recency_weeks,
-        date_diff('day', summarized.first_purchase_date, calibration.calibration_end_date) / 7.0
+        {{ dbt.datediff('summarized.first_purchase_date', 'calibration.calibration_end_date', 'day') }}::{{ type_double() }} / 7
             as tenure_weeks,
         summarized.average_repeat_value,
-        summarized.total_revenue,
+        summarized.total_revenue
 
     from summarized
     cross join calibration

@@ -26,7 +26,7 @@ themes as (
 
     select
         feedback_text_id,
-        list(theme order by theme) as themes,
+        array_agg(theme order by theme) as themes
 
     from theme_matches
     group by feedback_text_id
@@ -45,7 +45,7 @@ final as (
         texts.written_at,
         sentiments.sentiment_score,
         sentiments.sentiment_label,
-        themes.themes,
+        themes.themes
 
     from texts
     left join sentiments

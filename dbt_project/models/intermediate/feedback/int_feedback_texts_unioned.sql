@@ -39,7 +39,7 @@ survey_comments as (
         null::varchar as ticket_id,
         null::varchar as ticket_event_id,
         comment as text,
-        responded_at as written_at,
+        responded_at as written_at
 
     from responses
     where comment is not null
@@ -54,13 +54,26 @@ ticket_subjects as (
         tickets.ticket_id,
         null::varchar as ticket_event_id,
         tickets.subject as text,
-        tickets.created_at as written_at,
+        tickets.created_at as written_at
 
     from tickets
     left join outbound_tickets
         on tickets.ticket_id = outbound_tickets.ticket_id
     where tickets.subject is not null
         and outbound_tickets.ticket_id is null
+
+),
+
+customer_messages as (
+
+    select
+        *,
+        -- ties on the timestamp go to the lower event id, so the choice is deterministic
+        row_number() over (partition by ticket_id order by occurred_at, ticket_event_id) as message_number
+
+    from ticket_events
+    where author_type = 'customer'
+        and body is not null
 
 ),
 
@@ -72,13 +85,10 @@ ticket_messages as (
         ticket_id,
         ticket_event_id,
         body as text,
-        occurred_at as written_at,
+        occurred_at as written_at
 
-    from ticket_events
-    where author_type = 'customer'
-        and body is not null
-    -- ties on the timestamp go to the lower event id, so the choice is deterministic
-    qualify row_number() over (partition by ticket_id order by occurred_at, ticket_event_id) = 1
+    from customer_messages
+    where message_number = 1
 
 ),
 
@@ -101,7 +111,7 @@ final as (
         ticket_id,
         ticket_event_id,
         text,
-        written_at,
+        written_at
 
     from unioned
 

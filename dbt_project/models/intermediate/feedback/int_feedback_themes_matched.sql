@@ -23,8 +23,8 @@ keywords as (
 
     select
         theme,
-        ends_with(trim(keyword), '*') as is_prefix,
-        trim(regexp_replace(lower(keyword), '[^\pL\pN]+', ' ', 'g')) as words,
+        trim(keyword) like '%*' as is_prefix,
+        trim(regexp_replace(lower(keyword), {{ non_word_characters() }}, ' ', 'g')) as words
 
     from themes
 
@@ -34,7 +34,7 @@ distinct_texts as (
 
     select distinct
         text,
-        ' ' || trim(regexp_replace(lower(text), '[^\pL\pN]+', ' ', 'g')) || ' ' as padded_words,
+        ' ' || trim(regexp_replace(lower(text), {{ non_word_characters() }}, ' ', 'g')) || ' ' as padded_words
 
     from texts
 
@@ -44,14 +44,14 @@ matched as (
 
     select distinct
         distinct_texts.text,
-        keywords.theme,
+        keywords.theme
 
     from distinct_texts
     inner join keywords
-        on contains(
-            distinct_texts.padded_words,
-            ' ' || keywords.words || case when keywords.is_prefix then '' else ' ' end
-        )
+        on {{ dbt.position(
+            "' ' || keywords.words || case when keywords.is_prefix then '' else ' ' end",
+            'distinct_texts.padded_words'
+        ) }} > 0
 
 ),
 
@@ -63,11 +63,13 @@ with_other as (
 
     select
         distinct_texts.text,
-        'other' as theme,
+        'other' as theme
 
     from distinct_texts
-    anti join matched
-        on distinct_texts.text = matched.text
+    where not exists (
+        select 1 from matched
+        where matched.text = distinct_texts.text
+    )
 
 ),
 
@@ -75,7 +77,7 @@ final as (
 
     select
         texts.feedback_text_id,
-        with_other.theme,
+        with_other.theme
 
     from texts
     inner join with_other

@@ -19,7 +19,7 @@ ranked as (
         row_number() over (
             partition by email
             order by signup_at desc, customer_id
-        ) as survivorship_rank,
+        ) as survivorship_rank
 
     from customers
     where email is not null
@@ -32,7 +32,7 @@ final as (
         email,
         customer_id,
         accounts_with_email,
-        accounts_with_email > 1 as has_conflict,
+        accounts_with_email > 1 as has_conflict
 
     from ranked
     where survivorship_rank = 1

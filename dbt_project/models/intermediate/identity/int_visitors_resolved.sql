@@ -23,10 +23,9 @@ visitors as (
         visitor_id,
         min(occurred_at) as first_seen_at,
         min(occurred_at) filter (where customer_id is not null) as identified_at,
-        arg_min(customer_id, (occurred_at, web_event_id)) filter (
-            where customer_id is not null
-        ) as first_customer_id,
-        count(distinct customer_id) as customers_seen,
+        {{ arg_min('customer_id', ['occurred_at', 'web_event_id'], where='customer_id is not null') }}
+            as first_customer_id,
+        count(distinct customer_id) as customers_seen
 
     from events
     group by visitor_id
@@ -42,7 +41,7 @@ final as (
         visitors.first_seen_at,
         visitors.identified_at,
         visitors.customers_seen,
-        visitors.customers_seen > 1 as has_conflict,
+        visitors.customers_seen > 1 as has_conflict
 
     from visitors
     left join customers

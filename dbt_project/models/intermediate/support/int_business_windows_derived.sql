@@ -54,8 +54,8 @@ activity_bounds as (
 
     -- a day either side, so that every UTC moment's local date is covered in any time zone
     select
-        (least(ticket_bounds.first_at, event_bounds.first_at, as_of.as_of_at) - interval 1 day)::date as first_date,
-        (greatest(event_bounds.last_at, as_of.as_of_at) + interval 1 day)::date as last_date,
+        (least(ticket_bounds.first_at, event_bounds.first_at, as_of.as_of_at) - interval '1 day')::date as first_date,
+        (greatest(event_bounds.last_at, as_of.as_of_at) + interval '1 day')::date as last_date
 
     from as_of
     cross join ticket_bounds
@@ -65,9 +65,14 @@ activity_bounds as (
 
 local_dates as (
 
-    select unnest(generate_series(first_date, last_date, interval 1 day))::date as local_date,
+    select spine.local_day::date as local_date
 
     from activity_bounds
+    cross join generate_series(
+        activity_bounds.first_date::timestamp,
+        activity_bounds.last_date::timestamp,
+        interval '1 day'
+    ) as spine (local_day)
 
 ),
 
@@ -78,11 +83,11 @@ local_windows as (
         business_hours.time_zone,
         -- local wall-clock time -> instant in the zone -> UTC wall-clock time
         timezone('UTC', timezone(business_hours.time_zone, local_dates.local_date + business_hours.opens)) as opens_at,
-        timezone('UTC', timezone(business_hours.time_zone, local_dates.local_date + business_hours.closes)) as closes_at,
+        timezone('UTC', timezone(business_hours.time_zone, local_dates.local_date + business_hours.closes)) as closes_at
 
     from local_dates
     inner join business_hours
-        on lower(dayname(local_dates.local_date)) = business_hours.weekday
+        on {{ day_name('local_dates.local_date') }} = business_hours.weekday
     where local_dates.local_date not in (select holiday_date from holidays)
 
 ),
@@ -98,7 +103,7 @@ overlaps_flagged as (
                 rows between unbounded preceding and 1 preceding
             ),
             true
-        ) as starts_new_window,
+        ) as starts_new_window
 
     from local_windows
 
@@ -111,7 +116,7 @@ overlaps_numbered as (
         sum(starts_new_window::integer) over (
             order by opens_at, closes_at
             rows between unbounded preceding and current row
-        ) as business_window_number,
+        ) as business_window_number
 
     from overlaps_flagged
 
@@ -122,7 +127,7 @@ merged as (
     select
         business_window_number,
         min(opens_at) as opens_at,
-        max(closes_at) as closes_at,
+        max(closes_at) as closes_at
 
     from overlaps_numbered
     group by business_window_number
@@ -135,14 +140,14 @@ final as (
         business_window_number,
         opens_at,
         closes_at,
-        date_diff('minute', opens_at, closes_at) as window_minutes,
+        {{ dbt.datediff('opens_at', 'closes_at', 'minute') }} as window_minutes,
         coalesce(
-            sum(date_diff('minute', opens_at, closes_at)) over (
+            sum({{ dbt.datediff('opens_at', 'closes_at', 'minute') }}) over (
                 order by opens_at
                 rows between unbounded preceding and 1 preceding
             ),
             0
-        ) as business_minutes_before,
+        ) as business_minutes_before
 
     from merged
 

@@ -23,7 +23,7 @@ state_changes as (
         created_at as changed_at,
         0 as change_order,
         true as is_open_after,
-        'created' as change_type,
+        'created' as change_type
 
     from tickets
 
@@ -34,7 +34,7 @@ state_changes as (
         occurred_at as changed_at,
         1 as change_order,
         event_type = 'reopened' as is_open_after,
-        event_type as change_type,
+        event_type as change_type
 
     from ticket_events
     where event_type in ('reopened', 'solved', 'closed')
@@ -48,7 +48,7 @@ flagged as (
         *,
         is_open_after is distinct from lag(is_open_after, 1, false) over (
             partition by ticket_id order by changed_at, change_order, change_type
-        ) as is_transition,
+        ) as is_transition
 
     from state_changes
 
@@ -59,7 +59,7 @@ transitions as (
     select
         *,
         lead(changed_at) over by_time as next_changed_at,
-        lead(change_type) over by_time as next_change_type,
+        lead(change_type) over by_time as next_change_type
 
     from flagged
     where is_transition
@@ -75,7 +75,7 @@ final as (
         changed_at as opened_at,
         change_type as opened_by,
         next_changed_at as ended_at,
-        next_change_type as ended_by,
+        next_change_type as ended_by
 
     from transitions
     where is_open_after

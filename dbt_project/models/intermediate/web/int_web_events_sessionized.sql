@@ -3,6 +3,20 @@
 -- new session, a gap of exactly that length does not (as dbt's segment package does). Gaps are
 -- compared as exact intervals, so 30:00.5 is over 30 minutes. A visitor identified later owns its
 -- earlier anonymous events too (int_visitors_resolved).
+--
+-- Incremental (docs/incremental.md): a visitor's sessions and their numbers depend on all of its
+-- events, so each night every event of a visitor with something new is sessionized again: a new or
+-- re-sent event (and the visitor a re-sent event had before), or a CRM customer the visitor
+-- resolves to that landed since. Other visitors' rows stay as they are.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='web_event_id',
+        on_schema_change='fail',
+    )
+}}
 
 with
 
@@ -18,24 +32,67 @@ visitors as (
 
 ),
 
+customers as (
+
+    select customer_id, _loaded_at from {{ ref('stg_crm__customers') }}
+
+),
+
+{% if is_incremental() -%}
+{%- set since = high_water_mark() -%}
+
+new_events as (
+
+    select web_event_id, visitor_id from events
+    where _loaded_at > {{ since }}
+
+),
+
+changed_visitors as (
+
+    select visitor_id from new_events
+
+    union
+
+    -- an event sent again under another visitor id leaves its previous visitor
+    select built.visitor_id
+    from {{ this }} as built
+    inner join new_events
+        on built.web_event_id = new_events.web_event_id
+
+    union
+
+    select visitors.visitor_id
+    from visitors
+    inner join customers
+        on visitors.customer_id = customers.customer_id
+    where customers._loaded_at > {{ since }}
+
+),
+
+{% endif -%}
+
 gaps as (
 
     select
         events.*,
         visitors.customer_id as resolved_customer_id,
         coalesce(
-            epoch(
-                events.occurred_at - lag(events.occurred_at) over (
+            {{ epoch_seconds(
+                'events.occurred_at - lag(events.occurred_at) over (
                     partition by events.visitor_id
                     order by events.occurred_at, events.web_event_id
-                )
-            ) > {{ var('session_gap_minutes') }} * 60,
+                )'
+            ) }} > {{ var('session_gap_minutes') }} * 60,
             true
-        ) as is_session_start,
+        ) as is_session_start
 
     from events
     left join visitors
         on events.visitor_id = visitors.visitor_id
+    {% if is_incremental() -%}
+    where events.visitor_id in (select visitor_id from changed_visitors)
+    {%- endif %}
 
 ),
 
@@ -47,7 +104,7 @@ numbered as (
             partition by visitor_id
             order by occurred_at, web_event_id
             rows between unbounded preceding and current row
-        ) as visitor_session_number,
+        ) as visitor_session_number
 
     from gaps
 
@@ -73,6 +130,7 @@ final as (
         order_id,
         revenue,
         occurred_at,
+        _loaded_at
 
     from numbered
 

@@ -63,7 +63,7 @@ customer_events as (
         plan,
         null::integer as score,
         null::boolean as is_negative,
-        null::boolean as is_flagged,
+        null::boolean as is_flagged
     from orders
     where is_purchase or order_type = 'cancel'
 
@@ -78,7 +78,7 @@ customer_events as (
         null,
         null,
         experience_outcome = 'negative',
-        is_slow_first_reply,
+        is_slow_first_reply
     from tickets
     where customer_id is not null
         and not is_outbound
@@ -94,7 +94,7 @@ customer_events as (
         null,
         null,
         null,
-        null,
+        null
     from tickets
     where customer_id is not null
         and not is_outbound
@@ -111,7 +111,7 @@ customer_events as (
         null,
         score,
         experience_outcome = 'negative',
-        null,
+        null
     from responses
     where customer_id is not null
 
@@ -126,7 +126,7 @@ customer_events as (
         null,
         null,
         is_cart_abandoned,
-        null,
+        null
     from sessions
     where customer_id is not null
 
@@ -138,8 +138,8 @@ bucketed as (
     select
         customer_events.*,
         floor(
-            date_diff('second', customer_events.occurred_at, as_of.as_of_at) / ({{ span }} * 86400)
-        )::integer as span_number,
+            {{ dbt.datediff('customer_events.occurred_at', 'as_of.as_of_at', 'second') }} / ({{ span }} * 86400)
+        )::integer as span_number
 
     from customer_events
     cross join as_of
@@ -156,19 +156,19 @@ span_facts as (
         count(*) filter (where event_kind = 'order' and detail != 'cancel') as purchases,
         max(occurred_at) filter (where event_kind = 'order' and detail != 'cancel') as last_purchase_at,
         count(*) filter (where event_kind = 'order' and detail = 'downgrade') as downgrades,
-        arg_max(plan, occurred_at) filter (where event_kind = 'order' and plan is not null) as last_plan,
+        {{ arg_max('plan', 'occurred_at', where="event_kind = 'order' and plan is not null") }} as last_plan,
         max(occurred_at) filter (where event_kind = 'order' and plan is not null) as last_plan_at,
         count(*) filter (where event_kind = 'ticket') as tickets,
         count(*) filter (where event_kind = 'ticket' and is_negative) as negative_tickets,
         count(*) filter (where event_kind = 'ticket' and is_flagged) as slow_first_replies,
         count(*) filter (where event_kind = 'ticket_reopened') as reopened_tickets,
-        arg_max(score, occurred_at) filter (where event_kind = 'response' and detail = 'NPS') as last_nps_score,
+        {{ arg_max('score', 'occurred_at', where="event_kind = 'response' and detail = 'NPS'") }} as last_nps_score,
         max(occurred_at) filter (where event_kind = 'response' and detail = 'NPS') as last_nps_at,
         avg(score) filter (where event_kind = 'response' and detail = 'NPS') as average_nps_score,
         count(*) filter (where event_kind = 'response' and is_negative) as negative_responses,
         count(*) filter (where event_kind = 'session') as sessions,
         count(*) filter (where event_kind = 'session' and is_negative) as cart_abandonments,
-        max(occurred_at) filter (where event_kind = 'session') as last_session_at,
+        max(occurred_at) filter (where event_kind = 'session') as last_session_at
 
     from bucketed
     group by customer_id, span_number
@@ -179,15 +179,15 @@ snapshots as (
 
     select
         snapshot_number,
-        as_of.as_of_at - to_days(snapshot_number * {{ span }}) as snapshot_at,
+        {{ dbt.dateadd('day', '-snapshot_number * ' ~ span, 'as_of.as_of_at') }} as snapshot_at
 
     from as_of
     cross join generate_series(
         0,
         greatest(
             0,
-            (
-                date_diff('day', (select min(started_at) from periods), as_of.as_of_at) // {{ span }}
+            floor(
+                {{ dbt.datediff('(select min(started_at) from periods)', 'as_of.as_of_at', 'day') }} / {{ span }}
             )::integer
         )
     ) as spine (snapshot_number)
@@ -203,7 +203,7 @@ active_customers as (
         periods.ended_at as period_ended_at,
         -- the label is known once the whole horizon lies before the as-of moment
         snapshots.snapshot_number >= {{ horizon_spans }} as is_labelled,
-        min(periods.started_at) over (partition by periods.customer_id) as first_started_at,
+        min(periods.started_at) over (partition by periods.customer_id) as first_started_at
 
     from snapshots
     inner join periods
@@ -229,8 +229,8 @@ history as (
         coalesce(sum(span_facts.sessions) filter (where span_facts.span_number = active_customers.snapshot_number), 0) as sessions_30d,
         max(span_facts.last_purchase_at) as last_purchase_at,
         max(span_facts.last_session_at) as last_session_at,
-        arg_max(span_facts.last_plan, span_facts.last_plan_at) as plan,
-        arg_max(span_facts.last_nps_score, span_facts.last_nps_at) as latest_nps_score,
+        {{ arg_max('span_facts.last_plan', 'span_facts.last_plan_at') }} as plan,
+        {{ arg_max('span_facts.last_nps_score', 'span_facts.last_nps_at') }} as latest_nps_score
 
     from active_customers
     left join span_facts
@@ -250,10 +250,10 @@ final as (
         active_customers.snapshot_number = 0 as is_current,
         active_customers.is_labelled,
         history.plan,
-        date_diff('day', active_customers.first_started_at, active_customers.snapshot_at) as tenure_days,
+        {{ dbt.datediff('active_customers.first_started_at', 'active_customers.snapshot_at', 'day') }} as tenure_days,
         history.revenue_90d,
         least(
-            date_diff('day', history.last_purchase_at, active_customers.snapshot_at),
+            {{ dbt.datediff('history.last_purchase_at', 'active_customers.snapshot_at', 'day') }},
             365
         ) as days_since_last_purchase,
         history.downgrades_90d,
@@ -266,18 +266,18 @@ final as (
         history.sessions_30d,
         history.cart_abandonments_90d,
         coalesce(
-            least(date_diff('day', history.last_session_at, active_customers.snapshot_at), 365),
+            least({{ dbt.datediff('history.last_session_at', 'active_customers.snapshot_at', 'day') }}, 365),
             365
         ) as days_since_last_session,
         case
             when active_customers.is_labelled
                 then coalesce(
                     active_customers.period_ended_at
-                    < active_customers.snapshot_at + to_days({{ var('churn_risk_horizon_days') }}),
+                    < {{ dbt.dateadd('day', var('churn_risk_horizon_days'), 'active_customers.snapshot_at') }},
                     false
                 )
         end as is_churned_within_horizon,
-        next_span.average_nps_score as next_nps_score,
+        next_span.average_nps_score as next_nps_score
 
     from active_customers
     inner join history

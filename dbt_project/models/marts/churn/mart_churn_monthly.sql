@@ -27,14 +27,14 @@ months as (
     select
         month_start::date as month_start,
         -- the as-of month ends at the as-of date
-        least(month_start + interval 1 month, as_of.as_of_at) as month_end,
-        month_start + interval 1 month > as_of.as_of_at as is_partial_month,
+        least(month_start + interval '1 month', as_of.as_of_at) as month_end,
+        month_start + interval '1 month' > as_of.as_of_at as is_partial_month
 
     from as_of
     cross join generate_series(
         (select date_trunc('month', min(started_at)) from periods),
         as_of.as_of_month::timestamp,
-        interval 1 month
+        interval '1 month'
     ) as spine (month_start)
 
 ),
@@ -83,13 +83,18 @@ customer_months as (
         bool_or(
             segmented_periods.started_at >= months.month_start::timestamp
             and segmented_periods.started_at < months.month_end
-        ) as has_started,
+        ) as has_started
 
     from months
     inner join segmented_periods
         on segmented_periods.started_at < months.month_end
         and coalesce(segmented_periods.ended_at > months.month_start::timestamp, true)
-    group by all
+    group by
+        months.month_start,
+        months.is_partial_month,
+        segmented_periods.segment_type,
+        segmented_periods.segment,
+        segmented_periods.customer_id
 
 ),
 
@@ -102,10 +107,10 @@ counts as (
         segment,
         count(*) filter (where is_active_at_start) as customers_at_start,
         count(*) filter (where has_started and not is_active_at_start) as new_customers,
-        count(*) filter (where is_active_at_end) as customers_at_end,
+        count(*) filter (where is_active_at_end) as customers_at_end
 
     from customer_months
-    group by all
+    group by month_start, is_partial_month, segment_type, segment
 
 ),
 
@@ -123,7 +128,7 @@ final as (
             as churn_rate_pct,
         {{ retention_rate('customers_at_end', 'new_customers', 'customers_at_start') }}
             as retention_rate_pct,
-        is_partial_month,
+        is_partial_month
 
     from counts
 

@@ -24,7 +24,7 @@ subscription_events as (
         ordered_at,
         order_id,
         case when order_type = 'cancel' then 0 else amount end as mrr,
-        currency,
+        currency
 
     from orders
     where is_subscription_event
@@ -36,12 +36,12 @@ customer_months as (
     select
         first_events.customer_id,
         month_start::date as month_start,
-        least(month_start + interval 1 month, as_of.as_of_at) as month_end,
+        least(month_start + interval '1 month', as_of.as_of_at) as month_end
 
     from (
         select
             customer_id,
-            date_trunc('month', min(ordered_at)) as first_month,
+            date_trunc('month', min(ordered_at)) as first_month
         from subscription_events
         group by customer_id
     ) as first_events
@@ -49,8 +49,28 @@ customer_months as (
     cross join generate_series(
         first_events.first_month,
         as_of.as_of_month::timestamp,
-        interval 1 month
+        interval '1 month'
     ) as spine (month_start)
+
+),
+
+events_before_month_end as (
+
+    -- the customer's subscription events before each month's end, the latest first
+    select
+        customer_months.customer_id,
+        customer_months.month_start,
+        subscription_events.mrr,
+        subscription_events.currency,
+        row_number() over (
+            partition by customer_months.customer_id, customer_months.month_start
+            order by subscription_events.ordered_at desc, subscription_events.order_id desc
+        ) as recency_rank
+
+    from customer_months
+    left join subscription_events
+        on customer_months.customer_id = subscription_events.customer_id
+        and customer_months.month_end > subscription_events.ordered_at
 
 ),
 
@@ -58,15 +78,13 @@ month_end_mrr as (
 
     -- the latest subscription event before each month's end
     select
-        customer_months.customer_id,
-        customer_months.month_start,
-        coalesce(subscription_events.mrr, 0) as mrr,
-        subscription_events.currency,
+        customer_id,
+        month_start,
+        coalesce(mrr, 0) as mrr,
+        currency
 
-    from customer_months
-    asof left join subscription_events
-        on customer_months.customer_id = subscription_events.customer_id
-        and customer_months.month_end > subscription_events.ordered_at
+    from events_before_month_end
+    where recency_rank = 1
 
 ),
 
@@ -88,7 +106,7 @@ compared as (
                 rows between unbounded preceding and 1 preceding
             ),
             0
-        ) > 0 as had_mrr_before,
+        ) > 0 as had_mrr_before
 
     from month_end_mrr
 
@@ -110,7 +128,7 @@ final as (
             when mrr > previous_mrr then 'expansion'
             when mrr < previous_mrr then 'contraction'
             else 'retained'
-        end as movement_type,
+        end as movement_type
 
     from compared
     where mrr > 0 or previous_mrr > 0

@@ -51,15 +51,35 @@ emails as (
 
 ),
 
+{#- lifetime value and churn risk come from Python models: null where they do not run -#}
 clv as (
 
+    {% if python_models_enabled() -%}
     select * from {{ ref('mart_customer_clv') }}
+    {%- else -%}
+    select
+        null::{{ dbt.type_string() }} as customer_id,
+        null::{{ type_double() }} as historical_clv,
+        null::{{ type_double() }} as probability_alive,
+        null::{{ type_double() }} as expected_purchases_12m,
+        null::{{ type_double() }} as predicted_clv_12m
+    where false
+    {%- endif %}
 
 ),
 
 risks as (
 
+    {% if python_models_enabled() -%}
     select * from {{ ref('mart_customers_at_risk') }}
+    {%- else -%}
+    select
+        null::{{ dbt.type_string() }} as customer_id,
+        null::{{ type_double() }} as churn_risk,
+        null::{{ dbt.type_string() }} as risk_band,
+        null::{{ dbt.type_string() }} as churn_risk_reasons
+    where false
+    {%- endif %}
 
 ),
 
@@ -70,7 +90,7 @@ order_summary as (
         count(*) filter (where is_purchase) as orders,
         min(ordered_at) filter (where is_purchase) as first_order_at,
         max(ordered_at) filter (where is_purchase) as last_order_at,
-        coalesce(sum(amount) filter (where is_purchase), 0) as revenue_to_date,
+        coalesce(sum(amount) filter (where is_purchase), 0) as revenue_to_date
 
     from orders
     group by customer_id
@@ -86,8 +106,8 @@ touch_summary as (
         count(*) as touchpoints,
         count(*) filter (
             where touchpoints.experience_outcome = 'negative'
-                and touchpoints.occurred_at >= as_of.as_of_at - interval 30 day
-        ) as negative_experiences_30d,
+                and touchpoints.occurred_at >= as_of.as_of_at - interval '30 day'
+        ) as negative_experiences_30d
 
     from touchpoints
     cross join as_of
@@ -100,9 +120,9 @@ latest_nps as (
 
     select
         customer_id,
-        arg_max(score, (responded_at, response_id)) as latest_nps_score,
-        arg_max(nps_category, (responded_at, response_id)) as latest_nps_category,
-        max(responded_at) as latest_nps_at,
+        {{ arg_max('score', ['responded_at', 'response_id']) }} as latest_nps_score,
+        {{ arg_max('nps_category', ['responded_at', 'response_id']) }} as latest_nps_category,
+        max(responded_at) as latest_nps_at
 
     from responses
     where survey_type = 'NPS'
@@ -116,7 +136,7 @@ ticket_summary as (
     select
         customer_id,
         count(*) as tickets,
-        count(*) filter (where is_open) as open_tickets,
+        count(*) filter (where is_open) as open_tickets
 
     from tickets
     where customer_id is not null
@@ -132,10 +152,10 @@ period_summary as (
         customer_id,
         count(*) as active_periods,
         min(started_at) as first_active_at,
-        arg_max(started_at, started_at) as current_period_started_at,
+        {{ arg_max('started_at', 'started_at') }} as current_period_started_at,
         bool_or(is_active) as is_active,
-        arg_max(ended_at, started_at) as last_ended_at,
-        arg_max(end_reason, started_at) as last_end_reason,
+        {{ arg_max('ended_at', 'started_at') }} as last_ended_at,
+        {{ arg_max('end_reason', 'started_at') }} as last_end_reason
 
     from periods
     group by customer_id
@@ -174,14 +194,11 @@ joined as (
             as is_churned,
         case when not period_summary.is_active then period_summary.last_ended_at end as churned_at,
         case when not period_summary.is_active then period_summary.last_end_reason end as churn_type,
-        date_diff(
-            'day',
-            period_summary.first_active_at,
-            coalesce(
-                case when not period_summary.is_active then period_summary.last_ended_at end,
-                as_of.as_of_at
-            )
-        ) as tenure_days,
+        {{ dbt.datediff(
+            'period_summary.first_active_at',
+            'coalesce(case when not period_summary.is_active then period_summary.last_ended_at end, as_of.as_of_at)',
+            'day'
+        ) }} as tenure_days,
         clv.historical_clv,
         clv.probability_alive,
         clv.expected_purchases_12m,
@@ -191,8 +208,7 @@ joined as (
         risks.churn_risk_reasons,
         coalesce(emails.has_conflict and emails.customer_id = customers.customer_id, false)
             as is_email_survivor,
-        coalesce(emails.has_conflict, false) as has_shared_email,
-        as_of.as_of_at,
+        coalesce(emails.has_conflict, false) as has_shared_email
 
     from customers
     cross join as_of
@@ -218,19 +234,20 @@ joined as (
 final as (
 
     select
-        * exclude (as_of_at),
+        joined.*,
         case
             when first_active_at is null then 'prospect'
             when is_churned and churn_type = 'lapsed' then 'lapsed'
             when is_churned then 'churned'
-            when current_period_started_at >= as_of_at - interval 30 day then 'new'
-            when (latest_nps_category = 'detractor' and latest_nps_at >= as_of_at - interval 180 day)
+            when current_period_started_at >= as_of.as_of_at - interval '30 day' then 'new'
+            when (latest_nps_category = 'detractor' and latest_nps_at >= as_of.as_of_at - interval '180 day')
                 or negative_experiences_30d > 0
                 then 'at_risk'
             else 'active'
-        end as lifecycle_stage,
+        end as lifecycle_stage
 
     from joined
+    cross join as_of
 
 )
 

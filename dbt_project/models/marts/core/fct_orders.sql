@@ -25,7 +25,7 @@ sequenced as (
         row_number() over (
             partition by customer_id
             order by ordered_at, order_id
-        ) as customer_order_number,
+        ) as customer_order_number
 
     from orders
 
@@ -35,7 +35,7 @@ final as (
 
     select
         *,
-        customer_order_number = 1 as is_first_order,
+        customer_order_number = 1 as is_first_order
 
     from sequenced
 

@@ -67,7 +67,7 @@ web_touchpoints as (
             when sessions.has_purchase then 'positive'
             when sessions.is_cart_abandoned then 'negative'
         end as experience_outcome,
-        sessions.device as detail,
+        sessions.device as detail
 
     from sessions
     left join customers
@@ -92,7 +92,7 @@ order_touchpoints as (
             when order_type = 'upgrade' then 'positive'
             when order_type in ('downgrade', 'cancel') then 'negative'
         end as experience_outcome,
-        order_type as detail,
+        order_type as detail
 
     from orders
 
@@ -111,7 +111,7 @@ ticket_touchpoints as (
         -- a ticket from someone who is not a customer yet is a pre-sales question
         case when customer_id is null then 'consideration' else 'retention' end as journey_stage,
         case when not is_outbound then experience_outcome end as experience_outcome,
-        priority as detail,
+        priority as detail
 
     from tickets
 
@@ -128,7 +128,7 @@ reply_touchpoints as (
         tickets.channel,
         case when tickets.customer_id is null then 'consideration' else 'retention' end as journey_stage,
         null as experience_outcome,
-        ticket_events.agent_id as detail,
+        ticket_events.agent_id as detail
 
     from ticket_events
     inner join tickets
@@ -149,7 +149,7 @@ invitation_touchpoints as (
         invitations.channel,
         'retention' as journey_stage,
         null as experience_outcome,
-        invitations.survey_type || ':' || invitations.touchpoint as detail,
+        invitations.survey_type || ':' || invitations.touchpoint as detail
 
     from invitations
     left join customers
@@ -168,7 +168,7 @@ response_touchpoints as (
         channel,
         case when nps_category = 'promoter' then 'advocacy' else 'retention' end as journey_stage,
         experience_outcome,
-        survey_type || ':' || touchpoint as detail,
+        survey_type || ':' || touchpoint as detail
 
     from responses
 
@@ -202,7 +202,7 @@ final as (
         journey_stage,
         experience_outcome,
         detail,
-        customer_id is null as is_anonymous,
+        customer_id is null as is_anonymous
 
     from unioned
 

@@ -33,17 +33,17 @@ shared_emails as (
     select
         'shared_email' as conflict_type,
         -- the email itself stays out of the serving database; stewards find it from the account ids
-        sha256(emails.email) as identifier,
+        {{ sha256_hex('emails.email') }} as identifier,
         emails.customer_id as resolved_customer_id,
         string_agg(customers.customer_id, ', ' order by customers.customer_id) as customer_ids,
         count(*) as customers,
-        'most recently created account wins' as resolution_rule,
+        'most recently created account wins' as resolution_rule
 
     from emails
     inner join customers
         on emails.email = customers.email
     where emails.has_conflict
-    group by all
+    group by emails.email, emails.customer_id
 
 ),
 
@@ -55,14 +55,14 @@ shared_devices as (
         visitors.customer_id as resolved_customer_id,
         string_agg(distinct web_events.customer_id, ', ' order by web_events.customer_id) as customer_ids,
         count(distinct web_events.customer_id) as customers,
-        'first identified customer wins' as resolution_rule,
+        'first identified customer wins' as resolution_rule
 
     from visitors
     inner join web_events
         on visitors.visitor_id = web_events.visitor_id
     where visitors.has_conflict
         and web_events.customer_id is not null
-    group by all
+    group by visitors.visitor_id, visitors.customer_id
 
 ),
 

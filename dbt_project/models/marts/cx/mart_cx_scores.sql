@@ -39,7 +39,7 @@ response_facts as (
         responses.score,
         responses.experience_outcome,
         0 as is_invitation,
-        0 as is_answered_invitation,
+        0 as is_answered_invitation
 
     from responses
     left join customers
@@ -56,7 +56,7 @@ invitation_facts as (
         invitations.channel,
         coalesce(customers.plan, 'unknown') as customer_segment,
         0 as is_response,
-        null as score,
+        null::integer as score,
         null as experience_outcome,
         1 as is_invitation,
         (
@@ -64,7 +64,7 @@ invitation_facts as (
                 select 1 from responses
                 where responses.invitation_id = invitations.invitation_id
             )
-        )::integer as is_answered_invitation,
+        )::integer as is_answered_invitation
 
     from invitations
     left join customers
@@ -95,7 +95,7 @@ aggregated as (
         count(*) filter (where is_response = 1 and experience_outcome = 'positive') as positive_responses,
         count(*) filter (where is_response = 1 and experience_outcome = 'neutral') as neutral_responses,
         count(*) filter (where is_response = 1 and experience_outcome = 'negative') as negative_responses,
-        avg(score) filter (where is_response = 1) as average_score,
+        avg(score) filter (where is_response = 1) as average_score
 
     from facts
     group by survey_type, cube (month_start, touchpoint, channel, customer_segment)
@@ -125,7 +125,7 @@ final as (
         positive_responses,
         neutral_responses,
         negative_responses,
-        round(average_score, 2) as average_score,
+        {{ round_number('average_score', 2) }} as average_score,
         case
             when survey_type = 'NPS'
                 then {{ nps('positive_responses', 'negative_responses', 'responses') }}
@@ -137,7 +137,7 @@ final as (
         case
             when survey_type = 'NPS'
                 then {{ nps_margin_of_error('positive_responses', 'negative_responses', 'responses') }}
-        end as nps_margin_of_error,
+        end as nps_margin_of_error
 
     from aggregated
 

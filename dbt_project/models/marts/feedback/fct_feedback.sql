@@ -46,7 +46,7 @@ final as (
         texts.sentiment_score,
         texts.sentiment_label,
         texts.themes,
-        len(texts.themes) as theme_count,
+        {{ array_size('texts.themes') }} as theme_count
 
     from texts
     left join responses

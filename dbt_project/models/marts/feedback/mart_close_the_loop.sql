@@ -47,7 +47,7 @@ needing_follow_up as (
         responses.related_id,
         responses.score,
         coalesce(responses.nps_category, responses.experience_outcome) as score_category,
-        responses.responded_at,
+        responses.responded_at
 
     from responses
     cross join as_of
@@ -69,7 +69,7 @@ company_contacts as (
         ticket_events.ticket_id,
         case when ticket_events.event_type = 'created' then 'outbound_ticket' else 'agent_reply' end
             as contact_type,
-        ticket_events.occurred_at as contacted_at,
+        ticket_events.occurred_at as contacted_at
 
     from ticket_events
     inner join tickets
@@ -96,7 +96,7 @@ contacts_after_response as (
                 company_contacts.contacted_at,
                 company_contacts.contact_type <> 'outbound_ticket',
                 company_contacts.ticket_id
-        ) as contact_rank,
+        ) as contact_rank
 
     from needing_follow_up
     cross join as_of
@@ -113,7 +113,7 @@ first_contacts as (
         response_id,
         contacted_at as first_contacted_at,
         contact_type as first_contact_type,
-        ticket_id as first_contact_ticket_id,
+        ticket_id as first_contact_ticket_id
 
     from contacts_after_response
     where contact_rank = 1
@@ -126,10 +126,10 @@ assigned as (
         needing_follow_up.*,
         owners.owning_team,
         owners.sla_hours,
-        needing_follow_up.responded_at + to_hours(owners.sla_hours) as due_at,
+        {{ dbt.dateadd('hour', 'owners.sla_hours', 'needing_follow_up.responded_at') }} as due_at,
         first_contacts.first_contacted_at,
         first_contacts.first_contact_type,
-        first_contacts.first_contact_ticket_id,
+        first_contacts.first_contact_ticket_id
 
     from needing_follow_up
     left join owners
@@ -148,13 +148,13 @@ final as (
             when assigned.due_at < as_of.as_of_at then 'overdue'
             else 'open'
         end as status,
-        round(date_diff('second', assigned.responded_at, assigned.first_contacted_at) / 3600.0, 2)
+        {{ round_number(dbt.datediff('assigned.responded_at', 'assigned.first_contacted_at', 'second') ~ ' / 3600.0', 2) }}
             as hours_to_contact,
         case
             when assigned.first_contacted_at is not null then assigned.first_contacted_at <= assigned.due_at
             when assigned.due_at < as_of.as_of_at then false
         end as is_contacted_within_sla,
-        as_of.as_of_date,
+        as_of.as_of_date
 
     from assigned
     cross join as_of

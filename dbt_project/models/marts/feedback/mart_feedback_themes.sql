@@ -29,7 +29,7 @@ mentions as (
         score_category,
         sentiment_score,
         sentiment_label,
-        unnest(themes) as theme,
+        unnest(themes) as theme
 
     from feedback
 
@@ -43,10 +43,10 @@ group_sizes as (
         touchpoint,
         survey_type,
         score_category,
-        count(*) as texts_in_group,
+        count(*) as texts_in_group
 
     from feedback
-    group by all
+    group by feedback_month, source, touchpoint, survey_type, score_category
 
 ),
 
@@ -62,10 +62,10 @@ theme_stats as (
         count(*) as mentions,
         avg(sentiment_score) as average_sentiment,
         count(*) filter (where sentiment_label = 'negative') as negative_mentions,
-        count(*) filter (where sentiment_label = 'positive') as positive_mentions,
+        count(*) filter (where sentiment_label = 'positive') as positive_mentions
 
     from mentions
-    group by all
+    group by feedback_month, source, touchpoint, survey_type, score_category, theme
 
 ),
 
@@ -81,13 +81,20 @@ example_candidates as (
         mentions.theme,
         {{ mask_personal_data('texts.text') }} as comment,
         count(*) as times_written,
-        max(abs(mentions.sentiment_score)) as sentiment_strength,
+        max(abs(mentions.sentiment_score)) as sentiment_strength
 
     from mentions
     inner join texts
         on mentions.feedback_text_id = texts.feedback_text_id
     where mentions.source = 'survey_comment'
-    group by all
+    group by
+        mentions.feedback_month,
+        mentions.source,
+        mentions.touchpoint,
+        mentions.survey_type,
+        mentions.score_category,
+        mentions.theme,
+        {{ mask_personal_data('texts.text') }}
 
 ),
 
@@ -99,7 +106,7 @@ ranked_examples as (
         row_number() over (
             partition by feedback_month, source, touchpoint, survey_type, score_category, theme
             order by times_written desc, sentiment_strength desc, comment
-        ) as example_rank,
+        ) as example_rank
 
     from example_candidates
 
@@ -114,11 +121,11 @@ examples as (
         survey_type,
         score_category,
         theme,
-        string_agg(comment, ' | ' order by example_rank) as example_comments,
+        string_agg(comment, ' | ' order by example_rank) as example_comments
 
     from ranked_examples
     where example_rank <= {{ var('feedback_example_comments') }}
-    group by all
+    group by feedback_month, source, touchpoint, survey_type, score_category, theme
 
 ),
 
@@ -134,10 +141,10 @@ final as (
         theme_stats.mentions,
         group_sizes.texts_in_group,
         round(100.0 * theme_stats.mentions / group_sizes.texts_in_group, 1) as mention_share_pct,
-        round(theme_stats.average_sentiment, 3) as average_sentiment,
+        {{ round_number('theme_stats.average_sentiment', 3) }} as average_sentiment,
         round(100.0 * theme_stats.negative_mentions / theme_stats.mentions, 1) as negative_share_pct,
         round(100.0 * theme_stats.positive_mentions / theme_stats.mentions, 1) as positive_share_pct,
-        examples.example_comments,
+        examples.example_comments
 
     from theme_stats
     inner join group_sizes

@@ -39,18 +39,27 @@ per_customer as (
     select
         customer_id,
         count(*) as nps_responses,
-        count(*) filter (where nps_category = 'promoter') as promoter_responses,
+        count(*) filter (where nps_category = 'promoter') as promoter_responses
 
     from nps_responses
     group by customer_id
 
 ),
 
+ranked as (
+
+    select
+        *,
+        row_number() over (partition by customer_id order by responded_at desc, response_id desc) as recency_rank
+
+    from nps_responses
+
+),
+
 latest as (
 
-    select *
-    from nps_responses
-    qualify row_number() over (partition by customer_id order by responded_at desc, response_id desc) = 1
+    select * from ranked
+    where recency_rank = 1
 
 ),
 
@@ -68,7 +77,7 @@ final as (
         customers.region,
         customers.lifecycle_stage,
         customers.tenure_days,
-        customers.revenue_to_date,
+        customers.revenue_to_date
 
     from latest
     inner join per_customer

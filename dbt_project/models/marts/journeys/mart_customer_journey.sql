@@ -32,7 +32,7 @@ first_visits as (
 
     select
         customer_id,
-        min(started_at) as first_visit_at,
+        min(started_at) as first_visit_at
 
     from sessions
     where customer_id is not null
@@ -44,7 +44,7 @@ first_purchases as (
 
     select
         customer_id,
-        min(ordered_at) as first_purchase_at,
+        min(ordered_at) as first_purchase_at
 
     from orders
     where is_purchase
@@ -57,7 +57,7 @@ repeat_purchases as (
     -- the first purchase on a later day than the first one
     select
         orders.customer_id,
-        min(orders.ordered_at) as repeat_purchase_at,
+        min(orders.ordered_at) as repeat_purchase_at
 
     from orders
     inner join first_purchases
@@ -82,7 +82,7 @@ steps as (
                 partition by customer_id order by occurred_at, touchpoint_id
             ),
             true
-        ) as is_new_step,
+        ) as is_new_step
 
     from touchpoints
     where customer_id is not null
@@ -99,11 +99,11 @@ paths as (
         string_agg(touchpoint_type, ' > ' order by occurred_at, touchpoint_id) filter (
             where is_new_step
         ) as touchpoint_path,
-        arg_min(touchpoint_type, (occurred_at, touchpoint_id)) as first_touchpoint_type,
-        arg_max(touchpoint_type, (occurred_at, touchpoint_id)) as last_touchpoint_type,
-        arg_max(journey_stage, (occurred_at, touchpoint_id)) as last_touchpoint_stage,
+        {{ arg_min('touchpoint_type', ['occurred_at', 'touchpoint_id']) }} as first_touchpoint_type,
+        {{ arg_max('touchpoint_type', ['occurred_at', 'touchpoint_id']) }} as last_touchpoint_type,
+        {{ arg_max('journey_stage', ['occurred_at', 'touchpoint_id']) }} as last_touchpoint_stage,
         min(occurred_at) as first_touch_at,
-        max(occurred_at) as last_touch_at,
+        max(occurred_at) as last_touch_at
 
     from steps
     group by customer_id
@@ -141,7 +141,7 @@ final as (
         paths.first_touchpoint_type,
         paths.last_touchpoint_type,
         paths.first_touch_at,
-        paths.last_touch_at,
+        paths.last_touch_at
 
     from customers
     left join paths

@@ -21,7 +21,7 @@ anonymous_visitors as (
 
     select
         visitor_id as person_id,
-        min(started_at) as visit_at,
+        min(started_at) as visit_at
 
     from sessions
     group by visitor_id
@@ -36,7 +36,7 @@ people as (
         visit_at,
         null::timestamp as sign_up_at,
         null::timestamp as first_purchase_at,
-        null::timestamp as repeat_purchase_at,
+        null::timestamp as repeat_purchase_at
     from anonymous_visitors
 
     union all
@@ -46,7 +46,7 @@ people as (
         first_visit_at,
         signup_at,
         first_purchase_at,
-        repeat_purchase_at,
+        repeat_purchase_at
     from journeys
     where first_visit_at is not null
 
@@ -68,7 +68,7 @@ in_order as (
                 and first_purchase_at >= sign_up_at
                 and repeat_purchase_at >= first_purchase_at
                 then repeat_purchase_at
-        end as repeat_purchase_at,
+        end as repeat_purchase_at
 
     from people
 
@@ -99,13 +99,13 @@ steps as (
 cohorts as (
 
     select
-        coalesce(strftime(cohort_month, '%Y-%m'), 'all') as cohort,
+        coalesce({{ year_month('cohort_month') }}, 'all') as cohort,
         cohort_month,
         step_number,
         step,
         count(reached_at) as people,
-        median({{ days_between('previous_at', 'reached_at') }}) as median_days_from_previous_step,
-        round(avg({{ days_between('previous_at', 'reached_at') }}), 1) as average_days_from_previous_step,
+        {{ median(days_between('previous_at', 'reached_at')) }} as median_days_from_previous_step,
+        {{ round_number('avg(' ~ days_between('previous_at', 'reached_at') ~ ')', 1) }} as average_days_from_previous_step
 
     from steps
     group by grouping sets ((cohort_month, step_number, step), (step_number, step))
@@ -129,7 +129,7 @@ final as (
             100.0 * people / nullif(first_value(people) over (partition by cohort order by step_number), 0), 1
         ) as conversion_from_first_step_pct,
         median_days_from_previous_step,
-        average_days_from_previous_step,
+        average_days_from_previous_step
 
     from cohorts
 

@@ -51,7 +51,7 @@ experiences as (
         case
             when responses.survey_type = 'NPS' then '0-10'
             when responses.survey_type is not null or tickets.csat_score is not null then '1-5'
-        end as score_scale,
+        end as score_scale
 
     from touchpoints
     left join responses
@@ -71,10 +71,11 @@ volumes as (
         count(*) as touchpoints,
         count(distinct customer_id) as customers,
         count(score) as scored_touchpoints,
-        round(avg(score), 2) as average_score,
-        any_value(score_scale) as score_scale,
+        {{ round_number('avg(score)', 2) }} as average_score,
+        -- a touchpoint has one scale; rows without a score have none
+        max(score_scale) as score_scale,
         count(*) filter (where experience_outcome = 'negative') as negative_touchpoints,
-        count(*) filter (where experience_outcome = 'positive') as positive_touchpoints,
+        count(*) filter (where experience_outcome = 'positive') as positive_touchpoints
 
     from experiences
     group by touchpoint
@@ -89,13 +90,13 @@ first_experiences as (
         experiences.touchpoint,
         experiences.experience_outcome,
         experiences.customer_id,
-        min(experiences.occurred_at) as experienced_at,
+        min(experiences.occurred_at) as experienced_at
 
     from experiences
     cross join as_of
     where experiences.customer_id is not null
         and experiences.experience_outcome in ('negative', 'positive')
-        and experiences.occurred_at + to_days({{ var('churn_risk_horizon_days') }}) <= as_of.as_of_at
+        and {{ dbt.dateadd('day', var('churn_risk_horizon_days'), 'experiences.occurred_at') }} <= as_of.as_of_at
     group by experiences.touchpoint, experiences.experience_outcome, experiences.customer_id
 
 ),
@@ -108,9 +109,9 @@ outcomes as (
         first_experiences.customer_id,
         coalesce(
             periods.ended_at
-            <= first_experiences.experienced_at + to_days({{ var('churn_risk_horizon_days') }}),
+            <= {{ dbt.dateadd('day', var('churn_risk_horizon_days'), 'first_experiences.experienced_at') }},
             false
-        ) as has_churned,
+        ) as has_churned
 
     from first_experiences
     inner join periods
@@ -127,7 +128,7 @@ churn_after as (
         count(*) filter (where experience_outcome = 'negative') as customers_after_negative,
         count(*) filter (where experience_outcome = 'negative' and has_churned) as churned_after_negative,
         count(*) filter (where experience_outcome = 'positive') as customers_after_positive,
-        count(*) filter (where experience_outcome = 'positive' and has_churned) as churned_after_positive,
+        count(*) filter (where experience_outcome = 'positive' and has_churned) as churned_after_positive
 
     from outcomes
     group by touchpoint
@@ -145,7 +146,7 @@ rates as (
         1.0 * churn_after.churned_after_negative / nullif(churn_after.customers_after_negative, 0) as negative_rate,
         1.0 * churn_after.churned_after_positive / nullif(churn_after.customers_after_positive, 0) as positive_rate,
         1.0 * (churn_after.churned_after_negative + churn_after.churned_after_positive)
-        / nullif(churn_after.customers_after_negative + churn_after.customers_after_positive, 0) as pooled_rate,
+        / nullif(churn_after.customers_after_negative + churn_after.customers_after_positive, 0) as pooled_rate
 
     from volumes
     left join churn_after
@@ -183,7 +184,7 @@ final as (
                 0
             ),
             2
-        ) as churn_difference_z_score,
+        ) as churn_difference_z_score
 
     from rates
 

@@ -2,6 +2,21 @@
 -- answered and resolved (calendar and business minutes), how many touches and handoffs it took,
 -- its SLA outcome, and whether it was a good or a bad experience. Open or solved is judged at the
 -- warehouse's as-of moment.
+--
+-- Incremental (docs/incremental.md): each night the tickets with something new are rebuilt: a new
+-- or re-sent ticket, a new ticket event, a CRM customer that landed since and the ticket is linked
+-- to (by id, email or as built before), and every ticket open at the last build (its age and open
+-- SLA clock moved with the as-of day). A ticket closed before the as-of moment does not change
+-- with it.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='ticket_id',
+        on_schema_change='fail',
+    )
+}}
 
 with
 
@@ -19,7 +34,7 @@ ticket_events as (
 
 customers as (
 
-    select customer_id, plan from {{ ref('stg_crm__customers') }}
+    select customer_id, plan, email, _loaded_at from {{ ref('stg_crm__customers') }}
 
 ),
 
@@ -53,6 +68,42 @@ as_of as (
 
 ),
 
+{% if is_incremental() -%}
+{%- set since = high_water_mark() -%}
+
+new_customers as (
+
+    select customer_id, email from customers
+    where _loaded_at > {{ since }}
+
+),
+
+changed_tickets as (
+
+    select ticket_id from tickets
+    where _loaded_at > {{ since }}
+        or customer_id in (select customer_id from new_customers)
+        or requester_email in (select email from new_customers)
+
+    union
+
+    select ticket_id from ticket_events
+    where _loaded_at > {{ since }}
+
+    union
+
+    select ticket_id from {{ this }}
+    where is_open
+        or customer_id in (select customer_id from new_customers)
+
+),
+
+{% endif -%}
+
+{%- set changed_only -%}
+    {% if is_incremental() %}where ticket_id in (select ticket_id from changed_tickets){% endif %}
+{%- endset %}
+
 event_summary as (
 
     select
@@ -66,13 +117,14 @@ event_summary as (
         count(*) filter (where event_type = 'reopened') as reopen_count,
         count(*) filter (where event_type = 'agent_reply' and is_public) as agent_reply_count,
         count(*) filter (where event_type = 'customer_reply') as customer_reply_count,
-        arg_max(csat_score, occurred_at) filter (
-            where event_type = 'csat_rated' and csat_score is not null
-        ) as csat_score,
+        {{ arg_max('csat_score', 'occurred_at', where="event_type = 'csat_rated' and csat_score is not null") }}
+            as csat_score,
         -- the company opened it (e.g. a close-the-loop call), not the customer
         coalesce(bool_or(event_type = 'created' and author_type = 'agent'), false) as is_outbound,
+        max(_loaded_at) as events_loaded_at
 
     from ticket_events
+    {{ changed_only }}
     group by ticket_id
 
 ),
@@ -82,7 +134,7 @@ resolution_touches as (
     -- public agent replies up to the final solve (a reply sent with the solve counts)
     select
         event_summary.ticket_id,
-        count(ticket_events.ticket_event_id) as touches,
+        count(ticket_events.ticket_event_id) as touches
 
     from event_summary
     left join ticket_events
@@ -101,11 +153,12 @@ assignments as (
         agent_id,
         lag(agent_id) over (
             partition by ticket_id order by occurred_at, ticket_event_id
-        ) as previous_agent_id,
+        ) as previous_agent_id
 
     from ticket_events
     where event_type = 'assigned'
         and agent_id is not null
+        {% if is_incremental() %}and ticket_id in (select ticket_id from changed_tickets){% endif %}
 
 ),
 
@@ -114,7 +167,7 @@ handoffs as (
     -- the first assignment is not a handoff; a change of agent is
     select
         ticket_id,
-        count(*) filter (where agent_id != previous_agent_id) as agent_handoffs,
+        count(*) filter (where agent_id != previous_agent_id) as agent_handoffs
 
     from assignments
     group by ticket_id
@@ -128,10 +181,11 @@ current_state as (
         bool_or(
             open_periods.opened_at < as_of.as_of_at
             and (open_periods.ended_at is null or open_periods.ended_at >= as_of.as_of_at)
-        ) as is_open,
+        ) as is_open
 
     from open_periods
     cross join as_of
+    {{ changed_only }}
     group by open_periods.ticket_id
 
 ),
@@ -154,12 +208,16 @@ attributed as (
         tickets.status,
         tickets.created_at,
         tickets.updated_at,
+        tickets._loaded_at as ticket_loaded_at
 
     from tickets
     left join customers as linked
         on tickets.customer_id = linked.customer_id
     left join emails
         on tickets.requester_email = emails.email
+    {% if is_incremental() -%}
+    where tickets.ticket_id in (select ticket_id from changed_tickets)
+    {%- endif %}
 
 ),
 
@@ -175,8 +233,8 @@ measured as (
         coalesce(event_summary.agent_reply_count, 0) as agent_reply_count,
         coalesce(event_summary.customer_reply_count, 0) as customer_reply_count,
         event_summary.csat_score,
-        date_diff('minute', attributed.created_at, event_summary.first_reply_at) as first_reply_minutes,
-        date_diff('minute', attributed.created_at, event_summary.last_solved_at) as full_resolution_minutes,
+        {{ dbt.datediff('attributed.created_at', 'event_summary.first_reply_at', 'minute') }} as first_reply_minutes,
+        {{ dbt.datediff('attributed.created_at', 'event_summary.last_solved_at', 'minute') }} as full_resolution_minutes,
         coalesce(event_summary.is_outbound, false) as is_outbound,
         case
             when attributed.customer_id is null then 'non_customer'
@@ -189,8 +247,12 @@ measured as (
             when not coalesce(current_state.is_open, false) then event_summary.last_solved_at
         end as resolved_at,
         resolution_touches.touches,
-        date_diff('minute', attributed.created_at, event_summary.first_solved_at) as first_resolution_minutes,
-        date_diff('minute', attributed.created_at, as_of.as_of_at) as age_minutes,
+        {{ dbt.datediff('attributed.created_at', 'event_summary.first_solved_at', 'minute') }} as first_resolution_minutes,
+        {{ dbt.datediff('attributed.created_at', 'as_of.as_of_at', 'minute') }} as age_minutes,
+        -- what the row depends on besides the as-of moment: the ticket, its events and its
+        -- customer (greatest ignores nulls)
+        greatest(attributed.ticket_loaded_at, event_summary.events_loaded_at, segments._loaded_at)
+            as last_loaded_at
 
     from attributed
     cross join as_of
@@ -215,7 +277,7 @@ ticket_moments as (
         measured.first_reply_at,
         measured.first_solved_at,
         measured.last_solved_at,
-        as_of.as_of_at,
+        as_of.as_of_at
 
     from measured
     cross join as_of
@@ -225,9 +287,13 @@ ticket_moments as (
 clock_points as (
 
     -- one row per ticket and moment (nulls dropped), each placed on the business clock next
-    select ticket_id, point_name, point_at,
-    from ticket_moments
-    unpivot (point_at for point_name in (created_at, first_reply_at, first_solved_at, last_solved_at, as_of_at))
+    {{ unpivot_not_null(
+        'ticket_moments',
+        ['ticket_id'],
+        ['created_at', 'first_reply_at', 'first_solved_at', 'last_solved_at', 'as_of_at'],
+        'point_name',
+        'point_at'
+    ) }}
 
 ),
 
@@ -252,7 +318,7 @@ business_times as (
             as full_resolution_business_minutes,
         max(business_clock_minutes) filter (where point_name = 'as_of_at')
             - max(business_clock_minutes) filter (where point_name = 'created_at')
-            as age_business_minutes,
+            as age_business_minutes
 
     from clocked
     group by ticket_id
@@ -286,7 +352,7 @@ sla_measured as (
             when not measured.is_open then null
             when sla_targets.sla_hours_type = 'business' then business_times.age_business_minutes
             else measured.age_minutes
-        end as open_sla_minutes,
+        end as open_sla_minutes
 
     from measured
     left join business_times
@@ -363,6 +429,7 @@ final as (
         ) }} as is_first_reply_sla_breached,
         {{ sla_breached('resolution_sla_minutes', 'open_sla_minutes', 'resolution_target_minutes') }}
             as is_resolution_sla_breached,
+        last_loaded_at as _loaded_at
 
     from sla_measured
 

@@ -41,10 +41,15 @@ first_days as (
 
 days as (
 
-    select unnest(generate_series(first_days.first_day, as_of.as_of_date, interval 1 day))::date as day_start,
+    select spine.day_at::date as day_start
 
     from first_days
     cross join as_of
+    cross join generate_series(
+        first_days.first_day::timestamp,
+        as_of.as_of_date::timestamp,
+        interval '1 day'
+    ) as spine (day_at)
 
 ),
 
@@ -54,7 +59,7 @@ periods as (
     select
         'day' as period_type,
         day_start as period_start,
-        day_start as backlog_day,
+        day_start as backlog_day
 
     from days
 
@@ -63,7 +68,7 @@ periods as (
     select distinct
         'month' as period_type,
         date_trunc('month', days.day_start)::date as period_start,
-        least(last_day(days.day_start), as_of.as_of_date) as backlog_day,
+        least({{ dbt.last_day('days.day_start', 'month') }}, as_of.as_of_date) as backlog_day
 
     from days
     cross join as_of
@@ -77,7 +82,7 @@ cells as (
         {{ all_when_rolled_up('channel') }} as channel,
         {{ all_when_rolled_up('priority') }} as priority,
         {{ all_when_rolled_up('customer_segment') }} as customer_segment,
-        grouping(channel, priority, customer_segment) as grouping_id,
+        grouping(channel, priority, customer_segment) as grouping_id
 
     from tickets
     group by cube (channel, priority, customer_segment)
@@ -92,7 +97,7 @@ created as (
         {{ all_when_rolled_up('channel') }} as channel,
         {{ all_when_rolled_up('priority') }} as priority,
         {{ all_when_rolled_up('customer_segment') }} as customer_segment,
-        count(*) as tickets_created,
+        count(*) as tickets_created
 
     from tickets
     cross join period_types
@@ -110,14 +115,14 @@ first_replied as (
         {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         count(*) as first_replies,
         sum(tickets.first_reply_minutes) as total_first_reply_minutes,
-        median(tickets.first_reply_minutes) as median_first_reply_minutes,
+        {{ median('tickets.first_reply_minutes') }} as median_first_reply_minutes,
         sum(tickets.first_reply_business_minutes) as total_first_reply_business_minutes,
-        median(tickets.first_reply_business_minutes) as median_first_reply_business_minutes,
+        {{ median('tickets.first_reply_business_minutes') }} as median_first_reply_business_minutes,
         count(*) filter (
             where tickets.first_reply_minutes <= {{ var('immediate_reply_minutes') }}
         ) as immediate_first_replies,
         count(*) filter (where not tickets.is_first_reply_sla_breached) as first_reply_sla_achieved,
-        count(*) filter (where tickets.is_first_reply_sla_breached) as first_reply_sla_breached,
+        count(*) filter (where tickets.is_first_reply_sla_breached) as first_reply_sla_breached
 
     from tickets
     cross join period_types
@@ -136,9 +141,9 @@ solved as (
         {{ all_when_rolled_up('customer_segment') }} as customer_segment,
         count(*) as tickets_solved,
         sum(tickets.full_resolution_minutes) as total_full_resolution_minutes,
-        median(tickets.full_resolution_minutes) as median_full_resolution_minutes,
+        {{ median('tickets.full_resolution_minutes') }} as median_full_resolution_minutes,
         sum(tickets.full_resolution_business_minutes) as total_full_resolution_business_minutes,
-        median(tickets.full_resolution_business_minutes) as median_full_resolution_business_minutes,
+        {{ median('tickets.full_resolution_business_minutes') }} as median_full_resolution_business_minutes,
         count(*) filter (where not tickets.is_resolution_sla_breached) as resolution_sla_achieved,
         count(*) filter (where tickets.is_resolution_sla_breached) as resolution_sla_breached,
         count(*) filter (where tickets.is_reopened) as reopened_tickets,
@@ -146,7 +151,7 @@ solved as (
         count(*) filter (where tickets.resolution_touch_type = 'one_touch') as one_touch_resolutions,
         count(*) filter (where tickets.resolution_touch_type = 'two_touch') as two_touch_resolutions,
         count(*) filter (where tickets.resolution_touch_type = 'multi_touch') as multi_touch_resolutions,
-        count(*) filter (where tickets.is_first_contact_resolution) as first_contact_resolutions,
+        count(*) filter (where tickets.is_first_contact_resolution) as first_contact_resolutions
 
     from tickets
     cross join period_types
@@ -159,12 +164,12 @@ open_period_changes as (
 
     -- a ticket is open at the end of a day when one of its open periods started by then and had
     -- not ended: +1 on the day a period starts, -1 on the day it ends
-    select ticket_id, opened_at::date as change_day, 1 as change,
+    select ticket_id, opened_at::date as change_day, 1 as change
     from open_periods
 
     union all
 
-    select ticket_id, ended_at::date as change_day, -1 as change,
+    select ticket_id, ended_at::date as change_day, -1 as change
     from open_periods
     where ended_at is not null
 
@@ -177,7 +182,7 @@ backlog_changes as (
         {{ all_when_rolled_up('tickets.channel') }} as channel,
         {{ all_when_rolled_up('tickets.priority') }} as priority,
         {{ all_when_rolled_up('tickets.customer_segment') }} as customer_segment,
-        sum(open_period_changes.change) as net_change,
+        sum(open_period_changes.change) as net_change
 
     from open_period_changes
     inner join tickets
@@ -197,7 +202,7 @@ daily_backlog as (
             partition by cells.channel, cells.priority, cells.customer_segment
             order by days.day_start
             rows between unbounded preceding and current row
-        ) as open_tickets_at_end,
+        ) as open_tickets_at_end
 
     from days
     cross join cells
@@ -230,11 +235,11 @@ final as (
         coalesce(first_replied.total_first_reply_minutes, 0) as total_first_reply_minutes,
         {{ average_minutes('first_replied.total_first_reply_minutes', 'first_replied.first_replies') }}
             as average_first_reply_minutes,
-        round(first_replied.median_first_reply_minutes, 1) as median_first_reply_minutes,
+        {{ round_number('first_replied.median_first_reply_minutes', 1) }} as median_first_reply_minutes,
         coalesce(first_replied.total_first_reply_business_minutes, 0) as total_first_reply_business_minutes,
         {{ average_minutes('first_replied.total_first_reply_business_minutes', 'first_replied.first_replies') }}
             as average_first_reply_business_minutes,
-        round(first_replied.median_first_reply_business_minutes, 1) as median_first_reply_business_minutes,
+        {{ round_number('first_replied.median_first_reply_business_minutes', 1) }} as median_first_reply_business_minutes,
         coalesce(first_replied.immediate_first_replies, 0) as immediate_first_replies,
         {{ share_pct('first_replied.immediate_first_replies', 'first_replied.first_replies') }}
             as immediate_first_reply_pct,
@@ -249,11 +254,11 @@ final as (
         coalesce(solved.total_full_resolution_minutes, 0) as total_full_resolution_minutes,
         {{ average_minutes('solved.total_full_resolution_minutes', 'solved.tickets_solved') }}
             as average_full_resolution_minutes,
-        round(solved.median_full_resolution_minutes, 1) as median_full_resolution_minutes,
+        {{ round_number('solved.median_full_resolution_minutes', 1) }} as median_full_resolution_minutes,
         coalesce(solved.total_full_resolution_business_minutes, 0) as total_full_resolution_business_minutes,
         {{ average_minutes('solved.total_full_resolution_business_minutes', 'solved.tickets_solved') }}
             as average_full_resolution_business_minutes,
-        round(solved.median_full_resolution_business_minutes, 1) as median_full_resolution_business_minutes,
+        {{ round_number('solved.median_full_resolution_business_minutes', 1) }} as median_full_resolution_business_minutes,
         coalesce(solved.resolution_sla_achieved, 0) as resolution_sla_achieved,
         coalesce(solved.resolution_sla_breached, 0) as resolution_sla_breached,
         {{ share_pct(
@@ -270,7 +275,7 @@ final as (
         {{ share_pct('solved.first_contact_resolutions', 'solved.tickets_solved') }}
             as first_contact_resolution_pct,
 
-        daily_backlog.open_tickets_at_end,
+        daily_backlog.open_tickets_at_end
 
     from periods
     cross join cells

@@ -1,10 +1,26 @@
 -- One row per ticket history event (creation, replies, status changes, CSAT ratings, ...).
 
+-- Incremental (docs/incremental.md): each night only the rows landed since the newest
+-- `_loaded_at` staged are read; they replace the staged row of the same key when they are
+-- a later version.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='ticket_event_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('support', 'ticket_events') }}
+    {% if is_incremental() %}
+    where _loaded_at > {{ high_water_mark() }}
+    {% endif %}
 
 ),
 
@@ -39,6 +55,21 @@ renamed as (
 
 ),
 
+versions as (
+
+    select * from renamed
+
+    {% if is_incremental() -%}
+    union all
+
+    -- the version staged before for each key sent again: it may still be the latest (same
+    -- columns in the same order as renamed)
+    select * from {{ this }}
+    where ticket_event_id in (select ticket_event_id from renamed)
+    {%- endif %}
+
+),
+
 deduplicated as (
 
     -- an event is immutable: if its id was sent again, the latest extract wins
@@ -53,7 +84,7 @@ deduplicated as (
                 _row_number desc
         ) as version_rank
 
-    from renamed
+    from versions
 
 ),
 

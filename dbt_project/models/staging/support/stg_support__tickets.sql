@@ -1,10 +1,26 @@
 -- One row per help-desk ticket: the latest version of each ticket_id.
 
+-- Incremental (docs/incremental.md): each night only the rows landed since the newest
+-- `_loaded_at` staged are read; they replace the staged row of the same key when they are
+-- a later version.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='ticket_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('support', 'tickets') }}
+    {% if is_incremental() %}
+    where _loaded_at > {{ high_water_mark() }}
+    {% endif %}
 
 ),
 
@@ -39,6 +55,21 @@ renamed as (
 
 ),
 
+versions as (
+
+    select * from renamed
+
+    {% if is_incremental() -%}
+    union all
+
+    -- the version staged before for each key sent again: it may still be the latest (same
+    -- columns in the same order as renamed)
+    select * from {{ this }}
+    where ticket_id in (select ticket_id from renamed)
+    {%- endif %}
+
+),
+
 deduplicated as (
 
     -- each daily file re-sends the tickets that changed: the latest updated_at wins, then the
@@ -55,7 +86,7 @@ deduplicated as (
                 _row_number desc
         ) as version_rank
 
-    from renamed
+    from versions
 
 ),
 

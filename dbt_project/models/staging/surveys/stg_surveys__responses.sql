@@ -1,11 +1,27 @@
 -- One row per survey answer. Anonymous answers are unlinked from any person here, at the first
 -- layer, so nothing downstream can join them back to an invitation, a customer or an email.
 
+-- Incremental (docs/incremental.md): each night only the rows landed since the newest
+-- `_loaded_at` staged are read; they replace the staged row of the same key when they are
+-- a later version.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='response_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('surveys', 'responses') }}
+    {% if is_incremental() %}
+    where _loaded_at > {{ high_water_mark() }}
+    {% endif %}
 
 ),
 
@@ -48,6 +64,21 @@ renamed as (
 
 ),
 
+versions as (
+
+    select * from renamed
+
+    {% if is_incremental() -%}
+    union all
+
+    -- the version staged before for each key sent again: it may still be the latest (same
+    -- columns in the same order as renamed)
+    select * from {{ this }}
+    where response_id in (select response_id from renamed)
+    {%- endif %}
+
+),
+
 deduplicated as (
 
     -- an answer is submitted once: if its id was sent again, the latest extract wins
@@ -62,7 +93,7 @@ deduplicated as (
                 _row_number desc
         ) as version_rank
 
-    from renamed
+    from versions
 
 ),
 
