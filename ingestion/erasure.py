@@ -654,11 +654,6 @@ class _Run:
                 continue
             path = Path(file)
             tmp = _rewrite_parquet(self.con, path, _id_columns(BY_NAME[entity]), sum(by_request.values()))
-            if layer == "lake":
-                # Before the lake changes: incremental models hold copies of these rows, so the next
-                # dbt build must be a full refresh, even if this run stops half-way.
-                self.paths.full_refresh_marker.parent.mkdir(parents=True, exist_ok=True)
-                self.paths.full_refresh_marker.touch()
             os.replace(tmp, path)
             root = self.paths.lake if layer == "lake" else self.paths.quarantine
             self.files_rewritten.append(f"{layer}/{path.relative_to(root).as_posix()}")

@@ -46,11 +46,6 @@ class Paths:
             serving_db=path("CX_SERVING_DB", base / "cx.duckdb"),
         )
 
-    @property
-    def full_refresh_marker(self) -> Path:
-        """Present when the lake lost rows (an erasure): the next dbt build must rebuild every incremental model."""
-        return self.build_db.with_name("full_refresh_required")
-
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt reads its paths from (see `dbt_project/profiles.yml`)."""
         return {"CX_LAKE_DIR": str(self.lake), "CX_BUILD_DB": str(self.build_db)}

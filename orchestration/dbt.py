@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets; dbt tests become asset checks."""
 
+import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -36,14 +37,21 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     paths = Paths.from_env()
     paths.ensure()
     os.environ.update(paths.dbt_env())  # dbt inherits the environment; profiles.yml reads the paths from it
+    lake = lake_files(paths)
+    changed = changed_since_last_build(paths, lake)
+    if changed:
+        context.log.info(
+            f"{len(changed)} lake file(s) changed or removed since the last build (e.g. {changed[0]}), an "
+            "erasure or a hand edit: rebuilding every incremental model from scratch."
+        )
+    else:
+        # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
+        _record_lake(paths, lake)
     # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
     freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
     freshness.wait()
-    full_refresh = paths.full_refresh_marker.exists()
-    if full_refresh:
-        context.log.info("The lake lost rows (an erasure): rebuilding every incremental model from scratch.")
     build = dbt.cli(
-        ["build", *(["--full-refresh"] if full_refresh else [])], context=context, raise_on_error=False
+        ["build", *(["--full-refresh"] if changed else [])], context=context, raise_on_error=False
     )
     yield from build.stream()
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
@@ -67,8 +75,41 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             # locked by another process, a full disk) may pass on a retry.
             allow_retries=not any(t["status"] == "fail" for t in tests),
         )
-    if full_refresh:
-        paths.full_refresh_marker.unlink()
+    if changed:
+        _record_lake(paths, lake)
+
+
+def lake_files(paths: Paths) -> dict[str, str]:
+    """Every Parquet file of the lake with its size and modification time."""
+    return {
+        p.relative_to(paths.lake).as_posix(): f"{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(paths.lake.rglob("*.parquet"))
+    }
+
+
+def _lake_state(paths: Paths) -> Path:
+    return paths.build_db.with_name("lake_at_last_build.json")
+
+
+def _record_lake(paths: Paths, lake: Mapping[str, str]) -> None:
+    staged = _lake_state(paths).with_suffix(".tmp")
+    staged.write_text(json.dumps(lake, sort_keys=True))
+    os.replace(staged, _lake_state(paths))
+
+
+def changed_since_last_build(paths: Paths, lake: Mapping[str, str]) -> list[str]:
+    """Lake files that changed or went away since a build read them.
+
+    Incremental models only ever add what landed after their newest row, so a lake that lost or
+    changed rows (an erasure rewrites files; an operator may delete one) needs a full refresh, and
+    the record is replaced only once a full refresh succeeded. Landing only adds files. A build
+    database without a record of its lake is rebuilt in full too.
+    """
+    state = _lake_state(paths)
+    if not state.exists():
+        return ["(no record of the last build's lake)"] if paths.build_db.exists() else []
+    before: dict[str, str] = json.loads(state.read_text())
+    return sorted(f for f, signature in before.items() if lake.get(f) != signature)
 
 
 def _test_results(run_id: str, run_results: Mapping[str, Any]) -> list[dict[str, Any]]:

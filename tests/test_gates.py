@@ -35,7 +35,9 @@ def plant_bad_score(paths: Paths) -> None:
     target = folder / "responses_2099-01-01.parquet"
     with duckdb.connect() as con:
         con.execute(
-            f"copy (select * replace ('bad_1' as response_id, 'NPS' as survey_type, 42 as score) "
+            # landed now, as far as the incremental staging can tell
+            "copy (select * replace ('bad_1' as response_id, 'NPS' as survey_type, 42 as score, "
+            "now() at time zone 'UTC' as _loaded_at) "
             f"from read_parquet('{source}') limit 1) to '{target}' (format parquet)"
         )
 
