@@ -8,8 +8,9 @@ export DAGSTER_HOME ?= $(CX_WAREHOUSE_DIR)/.dagster_home
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
+SCALES ?= S
 
-.PHONY: demo nightly backfill dev test lint format manifest clean install
+.PHONY: demo nightly backfill dev test lint format manifest clean install bench
 
 install: $(VENV)/.installed
 
@@ -57,6 +58,11 @@ test: $(MANIFEST) lint
 	  CX_BUILD_DB=$$scratch/compile.duckdb CX_LAKE_DIR=$$scratch/lake \
 	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet
 	$(BIN)/pytest
+
+# Benchmarks (bench/results.md): each scale in its own warehouse under /tmp/cx-bench, none of warehouse/.
+# BENCH_ARGS passes more options, e.g. BENCH_ARGS="--work-dir /data/bench --keep".
+bench: $(MANIFEST)
+	$(BIN)/python -m bench.run --scale $(SCALES) $(BENCH_ARGS)
 
 clean:
 	rm -rf warehouse dbt_project/target dbt_project/logs

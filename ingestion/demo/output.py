@@ -263,35 +263,37 @@ def _clear_old_files(folder: Path, entity: Entity) -> None:
 
 
 def _write_entity(folder: Path, extract: Extract) -> int:
-    """One file per (local) day; returns how many files were written."""
+    """One file per (local) day; returns how many files were written.
+
+    Each day is encoded and rendered on its own: at tens of millions of web events the text of a
+    whole entity would not fit in memory.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     entity = extract.entity
     order = np.argsort(extract.at, kind="stable")
     day = (extract.at[order] + extract.utc_offset) // DAY
-    values = [extract.columns[c.name][order] for c in entity.columns]
-    if entity.example_format == "jsonl":
-        lines = _json_lines(entity.columns, values)
-
-        def render(a: int, b: int) -> str:
-            return "".join(lines[a:b])
-    else:
-        cells = [_encode(v, c, as_json=False) for c, v in zip(entity.columns, values, strict=True)]
-
-        def render(a: int, b: int) -> str:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(entity.column_names)
-            writer.writerows(zip(*(column[a:b] for column in cells), strict=True))
-            return buffer.getvalue()
-
-    bounds = np.flatnonzero(np.diff(day)) + 1
-    starts, ends = np.r_[0, bounds], np.r_[bounds, len(day)]
     if not len(day):
         return 0
+    bounds = np.flatnonzero(np.diff(day)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(day)]
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        rows = order[a:b]
+        values = [extract.columns[c.name][rows] for c in entity.columns]
         extract_date = str(np.datetime64(int(day[a]), "D"))
-        (folder / entity.file_name(extract_date)).write_bytes(render(a, b).encode("utf-8"))
+        (folder / entity.file_name(extract_date)).write_bytes(_render(entity, values).encode("utf-8"))
     return len(starts)
+
+
+def _render(entity: Entity, values: list[np.ndarray]) -> str:
+    """One file's text: JSON lines, or CSV with a header."""
+    if entity.example_format == "jsonl":
+        return "".join(_json_lines(entity.columns, values))
+    cells = [_encode(v, c, as_json=False) for c, v in zip(entity.columns, values, strict=True)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(entity.column_names)
+    writer.writerows(zip(*cells, strict=True))
+    return buffer.getvalue()
 
 
 # How non-text values are written; text columns (VARCHAR, TIMESTAMP) are written as they are.
@@ -303,7 +305,7 @@ _AS_TEXT: dict[str, Callable[[object], str]] = {
 
 
 def _encode(values: np.ndarray, column: Column, as_json: bool) -> list[str | None]:
-    """Text of each value, converting each distinct value once (columns repeat values a lot).
+    """Text of each value, converting each distinct value once (a day repeats values a lot).
 
     CSV cells are plain text or None (written as an empty field); JSON fragments are `"key":value`.
     """

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run --scale S` (see bench/results.md)."""
