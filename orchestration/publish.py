@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # Only these schemas reach BI tools: staging and intermediate hold personal data (emails, names).
 SERVED_SCHEMAS = ("marts",)
+# The incremental models' high-water mark (docs/incremental.md): when rows were landed is build
+# bookkeeping, and would make the same extracts give different marts on different days.
+BUILD_ONLY_COLUMNS = ("_loaded_at",)
 # Free text may reach BI tools only in the columns allowed by docs/privacy.md, masked by the models;
 # the publish refuses any served text column that still holds an email address.
 EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -106,7 +109,16 @@ def _publish(paths: Paths) -> dict[str, int]:
         rows = {}
         for schema, table in tables:
             con.execute(f"create schema if not exists {schema}")
-            con.execute(f'create table {schema}."{table}" as select * from build.{schema}."{table}"')
+            columns = ", ".join(
+                f'"{c}"'
+                for (c,) in con.execute(
+                    "select column_name from duckdb_columns() where database_name = 'build' "
+                    "and schema_name = ? and table_name = ? and column_name not in (select unnest(?::varchar[])) "
+                    "order by column_index",
+                    [schema, table, list(BUILD_ONLY_COLUMNS)],
+                ).fetchall()
+            )
+            con.execute(f'create table {schema}."{table}" as select {columns} from build.{schema}."{table}"')
             rows[f"{schema}.{table}"] = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
         con.execute("detach build")
         check_privacy(con)
