@@ -80,11 +80,7 @@ def _env(warehouse: Path, dagster_home: Path, dbt_target: Path) -> dict[str, str
 
 def _dagster_home(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    settings = PROJECT_ROOT / "orchestration" / "dagster.yaml"
-    if settings.exists():
-        shutil.copy(settings, folder / "dagster.yaml")
-    else:
-        (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", folder / "dagster.yaml")
     return folder
 
 

@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets; dbt tests become asset checks."""
 
+import contextlib
 import json
 import os
 import sys
@@ -21,6 +22,22 @@ cx_dbt_project.prepare_if_dev()
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the dbt processes started inside (profiles.yml reads the paths from them), then
+    restore them: the process may go on to host other runs, which must not inherit this warehouse's paths."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class Translator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         # Group by layer folder: staging, intermediate, marts.
@@ -36,7 +53,6 @@ class Translator(DagsterDbtTranslator):
 def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     paths = Paths.from_env()
     paths.ensure()
-    os.environ.update(paths.dbt_env())  # dbt inherits the environment; profiles.yml reads the paths from it
     lake = lake_files(paths)
     changed = changed_since_last_build(paths, lake)
     if changed:
@@ -47,12 +63,13 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     else:
         # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
         _record_lake(paths, lake)
-    # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
-    freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
-    freshness.wait()
-    build = dbt.cli(
-        ["build", *(["--full-refresh"] if changed else [])], context=context, raise_on_error=False
-    )
+    with _environment(paths.dbt_env()):
+        # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
+        freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
+        freshness.wait()
+        build = dbt.cli(
+            ["build", *(["--full-refresh"] if changed else [])], context=context, raise_on_error=False
+        )
     yield from build.stream()
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
     save(

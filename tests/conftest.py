@@ -76,9 +76,12 @@ def demo_warehouse(root: Path, demo_args: tuple[str, ...]) -> Iterator[Paths]:
 
 @pytest.fixture(scope="session")
 def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Paths, dg.ExecuteInProcessResult]]:
-    """Demo extracts generated and run through the nightly job once, shared by the suite."""
+    """Demo extracts generated and run through the nightly job once, shared by the suite.
+
+    The path variables point at it only during the run: later tests must not land into it by default."""
     with demo_warehouse(tmp_path_factory.mktemp("nightly") / "warehouse", DEMO_ARGS) as paths:
-        yield paths, run_nightly()
+        result = run_nightly()
+    yield paths, result
 
 
 @pytest.fixture(scope="session")

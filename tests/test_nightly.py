@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from ingestion.contracts import ENTITIES, Entity
 from ingestion.settings import Paths
@@ -95,14 +97,18 @@ def test_every_extract_file_landed_once(demo_night: tuple[Paths, dg.ExecuteInPro
 
 
 def test_a_second_night_on_the_same_files_changes_nothing(
-    demo_night: tuple[Paths, dg.ExecuteInProcessResult],
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths, _ = demo_night
+    monkeypatch.setenv("CX_WAREHOUSE_DIR", str(paths.root))
     before = staging_counts(paths.build_db)
     marts = mart_digests(paths.serving_db)
     manifests = {p: p.read_text() for p in paths.lake.rglob("*.landed.json")}
+    variables = {name: os.environ.get(name) for name in paths.dbt_env()}
     again = run_nightly()
     assert again.success
+    # the paths handed to dbt do not outlive the run: a later run in this process must not inherit them
+    assert {name: os.environ.get(name) for name in paths.dbt_env()} == variables
     assert staging_counts(paths.build_db) == before
     assert mart_digests(paths.serving_db) == marts  # same inputs, same marts
     assert {p: p.read_text() for p in paths.lake.rglob("*.landed.json")} == manifests

@@ -19,3 +19,18 @@
     {%- endif -%}
     {{ return("cast('" ~ value.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)") }}
 {%- endmacro %}
+
+{#- The night's new rows of a staging model (CTE `rows`) plus, on an incremental build, the
+    version already staged for each `key` sent again: that version may still be the latest, so
+    both go into the model's "latest extract wins" ranking. The staged columns must be in the same
+    order as the CTE's. -#}
+{% macro with_staged_versions(rows, key) -%}
+    select * from {{ rows }}
+    {%- if is_incremental() %}
+
+    union all
+
+    select * from {{ this }}
+    where {{ key }} in (select {{ key }} from {{ rows }})
+    {%- endif %}
+{%- endmacro %}

@@ -60,16 +60,7 @@ renamed as (
 
 versions as (
 
-    select * from renamed
-
-    {% if is_incremental() -%}
-    union all
-
-    -- the version staged before for each key sent again: it may still be the latest (same
-    -- columns in the same order as renamed)
-    select * from {{ this }}
-    where web_event_id in (select web_event_id from renamed)
-    {%- endif %}
+    {{ with_staged_versions('renamed', 'web_event_id') }}
 
 ),
 
