@@ -50,7 +50,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
 	  CX_BUILD_DB=$$scratch/lint.duckdb CX_LAKE_DIR=$$scratch/lake DBT_TARGET_PATH=$$scratch/target \
-	  $(BIN)/sqlfluff lint dbt_project/models --processes 2
+	  $(BIN)/sqlfluff lint dbt_project/models
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .

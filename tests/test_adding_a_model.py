@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ingestion.settings import PROJECT_ROOT
@@ -66,7 +67,8 @@ def apply(step: Step, root: Path, env: dict[str, str]) -> None:
 
 
 def copy_project(target: Path) -> None:
-    """The tracked files (with their modification times, so make sees the venv as installed) and the venv."""
+    """The project's files as git lists them (tracked and new, not ignored), with their modification times so
+    that make sees the venv as installed, and the venv itself."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT_ROOT,
@@ -105,8 +107,6 @@ def test_the_guide_builds_in_a_copy_and_slim_ci_builds_only_the_change(tmp_path:
     # The guide's own build: the served numbers of dim_agents, counted here from the files. The
     # guide's agent file (4 agents, agt_99 hired after every ticket) and the demo's ticket files:
     # the latest version of each ticket names its agent.
-    import duckdb
-
     extracts = root / "warehouse" / "extracts" / "support" / "tickets"
     con = duckdb.connect()
     expected = dict(
