@@ -10,7 +10,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
 SCALES ?= S
 
-.PHONY: demo nightly backfill dev test lint format manifest clean install bench
+.PHONY: demo nightly backfill dev test lint format manifest clean install bench state ci-slim
 
 install: $(VENV)/.installed
 
@@ -44,9 +44,13 @@ backfill: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
+# sqlfluff compiles each model with dbt (.sqlfluff): against a scratch database and target folder.
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  CX_BUILD_DB=$$scratch/lint.duckdb CX_LAKE_DIR=$$scratch/lake DBT_TARGET_PATH=$$scratch/target \
+	  $(BIN)/sqlfluff lint dbt_project/models
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
@@ -58,6 +62,22 @@ test: $(MANIFEST) lint
 	  CX_BUILD_DB=$$scratch/compile.duckdb CX_LAKE_DIR=$$scratch/lake \
 	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet
 	$(BIN)/pytest
+
+# Slim CI (docs/adding-a-model.md): `make state` saves the manifest of what is built (run it on main);
+# `make ci-slim` then builds and tests only the models changed since (state:modified+), in a copy of
+# the build database so that unchanged parents are read from it (--defer) and the real one is untouched.
+STATE ?= dbt_project/state
+SLIM_TARGET ?= dbt_project/target/ci-slim
+BUILD_DB := $(or $(CX_BUILD_DB),$(CX_WAREHOUSE_DIR)/build/cx_build.duckdb)
+state: $(MANIFEST)
+	mkdir -p $(STATE) && cp $(MANIFEST) $(STATE)/manifest.json
+
+ci-slim: $(MANIFEST)
+	@test -f $(STATE)/manifest.json || { echo "no saved manifest $(STATE)/manifest.json: run 'make state' on main first" >&2; exit 1; }
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && db=$$scratch/$$(basename $(BUILD_DB)) && \
+	  { test ! -f $(BUILD_DB) || cp $(BUILD_DB) $$db; } && cd dbt_project && \
+	  CX_BUILD_DB=$$db ../$(BIN)/dbt build --profiles-dir . --select state:modified+ --defer \
+	    --state $(abspath $(STATE)) --target-path $(abspath $(SLIM_TARGET))
 
 # Benchmarks (bench/results.md): each scale in its own warehouse under /tmp/cx-bench, none of warehouse/.
 # BENCH_ARGS passes more options, e.g. BENCH_ARGS="--work-dir /data/bench --keep".

@@ -103,7 +103,7 @@ islands as (
                 true
             ) as is_new_island
         from stretches
-    )
+    ) as flagged
 
 ),
 

@@ -18,7 +18,7 @@ ranked as (
         count(*) over (partition by email) as accounts_with_email,
         row_number() over (
             partition by email
-            order by signup_at desc, customer_id
+            order by signup_at desc, customer_id asc
         ) as survivorship_rank
 
     from customers

@@ -46,11 +46,11 @@ flagged as (
     -- only changes of state count: a close after a solve, or a second solve, ends nothing new
     select
         *,
-        is_open_after is distinct from lag(is_open_after, 1, false) over (
+        is_open_after is distinct from lag(is_open_after, 1, false) over (  -- noqa: PRS
             partition by ticket_id order by changed_at, change_order, change_type
-        ) as is_transition
+        ) as is_transition  -- noqa: AL05
 
-    from state_changes
+    from state_changes  -- noqa: PRS
 
 ),
 

@@ -51,7 +51,7 @@ emails as (
 
 ),
 
-{#- lifetime value and churn risk come from Python models: null where they do not run -#}
+{# lifetime value and churn risk come from Python models: null where they do not run #}
 clv as (
 
     {% if python_models_enabled() -%}

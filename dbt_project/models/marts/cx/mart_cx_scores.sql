@@ -98,7 +98,7 @@ aggregated as (
         avg(score) filter (where is_response = 1) as average_score
 
     from facts
-    group by survey_type, cube (month_start, touchpoint, channel, customer_segment)
+    group by survey_type, cube(month_start, touchpoint, channel, customer_segment)
 
 ),
 

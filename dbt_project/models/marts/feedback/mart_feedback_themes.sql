@@ -105,7 +105,7 @@ ranked_examples as (
         *,
         row_number() over (
             partition by feedback_month, source, touchpoint, survey_type, score_category, theme
-            order by times_written desc, sentiment_strength desc, comment
+            order by times_written desc, sentiment_strength desc, comment asc
         ) as example_rank
 
     from example_candidates

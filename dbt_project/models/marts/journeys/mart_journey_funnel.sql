@@ -108,7 +108,7 @@ cohorts as (
         {{ round_number('avg(' ~ days_between('previous_at', 'reached_at') ~ ')', 1) }} as average_days_from_previous_step
 
     from steps
-    group by grouping sets ((cohort_month, step_number, step), (step_number, step))
+    group by grouping sets ((cohort_month, step_number, step), (step_number, step))  -- noqa: PRS
 
 ),
 

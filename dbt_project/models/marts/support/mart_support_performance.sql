@@ -29,7 +29,7 @@ as_of as (
 
 period_types as (
 
-    select * from (values ('day'), ('month')) as period_types (period_type)
+    select * from (values ('day'), ('month')) as period_types (period_type)  -- noqa: AL05
 
 ),
 
@@ -85,7 +85,7 @@ cells as (
         grouping(channel, priority, customer_segment) as grouping_id
 
     from tickets
-    group by cube (channel, priority, customer_segment)
+    group by cube(channel, priority, customer_segment)
 
 ),
 
@@ -101,7 +101,7 @@ created as (
 
     from tickets
     cross join period_types
-    group by period_types.period_type, period_start, cube (channel, priority, customer_segment)
+    group by period_types.period_type, period_start, cube(channel, priority, customer_segment)
 
 ),
 
@@ -127,7 +127,7 @@ first_replied as (
     from tickets
     cross join period_types
     where tickets.first_reply_at is not null
-    group by period_types.period_type, period_start, cube (channel, priority, customer_segment)
+    group by period_types.period_type, period_start, cube(channel, priority, customer_segment)
 
 ),
 
@@ -156,7 +156,7 @@ solved as (
     from tickets
     cross join period_types
     where tickets.resolved_at is not null
-    group by period_types.period_type, period_start, cube (channel, priority, customer_segment)
+    group by period_types.period_type, period_start, cube(channel, priority, customer_segment)
 
 ),
 
@@ -187,7 +187,7 @@ backlog_changes as (
     from open_period_changes
     inner join tickets
         on open_period_changes.ticket_id = tickets.ticket_id
-    group by open_period_changes.change_day, cube (tickets.channel, tickets.priority, tickets.customer_segment)
+    group by open_period_changes.change_day, cube(tickets.channel, tickets.priority, tickets.customer_segment)
 
 ),
 

@@ -124,10 +124,10 @@ aggregated as (
 
     from period_facts
     group by
-        grouping sets ((session_date), (session_month)),
+        grouping sets ((session_date), (session_month)),  -- noqa: PRS
         cube (channel_group, device)
 
-    union all
+    union all  -- noqa: PRS
 
     select
         'all' as period_type,
