@@ -114,7 +114,7 @@ def test_the_semantic_manifest_defines_every_metric_of_the_issue() -> None:
         (where,) = metrics[name]["filter"]["where_filters"]
         assert where["where_sql_template"] == "{{ Dimension('churn_month__segment_type') }} = 'all'"
     spines = manifest["project_configuration"]["time_spines"]
-    assert [s["node_relation"]["alias"] for s in spines] == ["metricflow_time_spine"]
+    assert [s["node_relation"]["alias"] for s in spines] == ["dim_dates"]
 
 
 def test_mf_validates_the_configs_against_the_build_database(mf_env: dict) -> None:
