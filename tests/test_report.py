@@ -130,7 +130,7 @@ def test_score_trends_show_the_marts_scores_and_responses(
     assert _array(line["y"]) == pytest.approx([float(row[1]) for row in expected])
     assert _array(bars["x"]) == months
     assert _array(bars["y"]) == [row[2] for row in expected]
-    assert _array(bars["text"]) == [row[2] for row in expected]
+    assert _array(bars["text"]) == [str(row[2]) for row in expected]  # the counts written on the bars
     if survey_type == "NPS":
         assert _array(line["error_y"]["array"]) == pytest.approx([float(row[3]) for row in expected])
 
