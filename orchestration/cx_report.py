@@ -304,13 +304,13 @@ def clv_distribution(clv: pd.DataFrame) -> Chart:
                 showarrow=False,
                 x=0.5,
                 y=0.5,
-                xref=f"x{col} domain",
-                yref=f"y{col} domain",
+                xref="x domain",
+                yref="y domain",
+                row=1,
+                col=col,
             )
     fig.update_xaxes(title_text="CLV (currency units)")
     fig.update_yaxes(title_text="Customers")
-    if clv.empty:
-        _no_data(fig)
     return Chart(
         "clv-distribution",
         "Customer lifetime value",
@@ -453,7 +453,7 @@ section p { color: #555; margin: 4px 0 8px; }
 
 def render_html(charts: list[Chart], as_of: date | None) -> str:
     """One HTML page holding plotly.js and every chart: it opens from disk, offline."""
-    data_date = as_of.isoformat() if as_of else "no data yet"
+    data_date = f"data as of {as_of.isoformat()}" if as_of else "no data yet"
     sections = []
     for chart in charts:
         div = chart.figure.to_html(
@@ -469,9 +469,9 @@ def render_html(charts: list[Chart], as_of: date | None) -> str:
     nav = " ".join(f'<a href="#section-{c.div_id}">{html.escape(c.heading)}</a>' for c in charts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>CX report, data as of {data_date}</title>\n<style>{STYLE}</style>\n"
+        f"<title>CX report, {data_date}</title>\n<style>{STYLE}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n<header>\n'
-        f"<h1>Customer experience report</h1>\n<p>Data as of {data_date}. Every number is read from the "
+        f"<h1>Customer experience report</h1>\n<p>{data_date.capitalize()}. Every number is read from the "
         "marts of the serving database as they are; definitions: docs/metrics.md and the dbt docs site "
         '(<a href="../docs/index.html">../docs/index.html</a>).</p>\n'
         f"<nav>{nav}</nav>\n</header>\n" + "\n".join(sections) + "\n</body>\n</html>\n"

@@ -179,6 +179,24 @@ def test_the_same_marts_give_the_same_page(
     assert [p.name for p in again.parent.iterdir()] == ["index.html"]  # no temp file left behind
 
 
+def test_empty_marts_give_a_page_that_says_so(
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult], tmp_path: Path
+) -> None:
+    paths, _ = demo_night
+    empty = tmp_path / "empty.duckdb"
+    shutil.copy(paths.serving_db, empty)
+    with duckdb.connect(str(empty)) as con:
+        for (table,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts'"
+        ).fetchall():
+            con.execute(f"delete from marts.{table}")
+    page = tmp_path / "index.html"
+    write_report(empty, page)
+    text = page.read_text(encoding="utf-8")
+    assert set(figures(text)) == CHART_IDS
+    assert "<p>No data yet. Every number" in text
+
+
 def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={cwd / 'profile'}", *args],
