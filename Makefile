@@ -10,7 +10,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
 SCALES ?= S
 
-.PHONY: demo nightly backfill dev test lint format manifest clean install bench state ci-slim
+.PHONY: demo nightly backfill dev test lint format manifest clean install bench state ci-slim chromium
 
 install: $(VENV)/.installed
 
@@ -56,8 +56,14 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# tests/test_report.py renders the report in headless Chromium: Debian's package, installed when
+# missing and we may (root, as in CI); elsewhere that test is skipped with the reason.
+chromium:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # Compiling connects to DuckDB: do it against a scratch database, never the warehouse's.
-test: $(MANIFEST) lint
+test: $(MANIFEST) lint chromium
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && cd dbt_project && \
 	  CX_BUILD_DB=$$scratch/compile.duckdb CX_LAKE_DIR=$$scratch/lake \
 	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet

@@ -23,7 +23,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 @contextlib.contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+def dbt_environment(variables: Mapping[str, str]) -> Iterator[None]:
     """Set variables for the dbt processes started inside (profiles.yml reads the paths from them), then
     restore them: the process may go on to host other runs, which must not inherit this warehouse's paths."""
     saved = {name: os.environ.get(name) for name in variables}
@@ -63,7 +63,7 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     else:
         # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
         _record_lake(paths, lake)
-    with _environment(paths.dbt_env()):
+    with dbt_environment(paths.dbt_env()):
         # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
         freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
         freshness.wait()

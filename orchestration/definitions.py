@@ -1,4 +1,4 @@
-"""The one entry point: landing, dbt and publish assets, the nightly job, its schedule and sensor."""
+"""The one entry point: landing, dbt, publish and site assets, the nightly job, its schedule and sensor."""
 
 import os
 
@@ -9,13 +9,14 @@ from orchestration.dbt import cx_dbt_models, dbt_resource
 from orchestration.erasure import gdpr_erasure
 from orchestration.landing import landing_assets
 from orchestration.publish import record_failed_run, serving_database
+from orchestration.report_assets import cx_report, dbt_docs_site
 from orchestration.sensors import new_extract_files_sensor
 
 nightly = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
     description="Land the extracts of the run's days, build and test every dbt model (incrementally), then "
-    "publish the serving database.",
+    "publish the serving database, then write the CX report and the dbt docs site beside it.",
     hooks={record_failed_run, alert_on_failure},
     # Transient failures (a locked file, a full disk freed meanwhile) get two more tries; a rejected
     # file or a failing dbt test does not (their Failure sets allow_retries=False).
@@ -35,7 +36,7 @@ nightly_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    assets=[gdpr_erasure, *landing_assets, cx_dbt_models, serving_database],
+    assets=[gdpr_erasure, *landing_assets, cx_dbt_models, serving_database, cx_report, dbt_docs_site],
     jobs=[nightly],
     schedules=[nightly_schedule],
     sensors=[new_extract_files_sensor(nightly)],

@@ -19,6 +19,7 @@ from ingestion.landing import pending_files
 from ingestion.settings import Paths
 from orchestration.definitions import defs
 from orchestration.partitions import daily, range_tags
+from orchestration.report_assets import DOCS_PAGE, REPORT_PAGE
 
 
 def _counts(db: str, schema: str) -> list[tuple[str, int]]:
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<36} {rows:>12,} rows")
     for figure in figures:
         print(f"  {figure}")
+    print(f"CX report:     {(paths.root / REPORT_PAGE).as_uri()}")
+    print(f"dbt docs site: {(paths.root / DOCS_PAGE).as_uri()}")
     return 0
 
 

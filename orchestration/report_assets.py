@@ -1,0 +1,52 @@
+"""The static site each nightly run writes beside the serving database: the CX report and the dbt docs.
+
+Both come after the publish, so they show what BI tools read; neither needs a server to open.
+"""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from ingestion.settings import Paths
+from orchestration.cx_report import write_atomically, write_report
+from orchestration.dbt import dbt_environment
+from orchestration.publish import serving_database
+
+# Under the warehouse root (CX_WAREHOUSE_DIR).
+REPORT_PAGE = Path("site", "report", "index.html")
+DOCS_PAGE = Path("site", "docs", "index.html")
+
+
+@dg.asset(
+    deps=[serving_database],
+    group_name="serving",
+    kinds={"html"},
+    description="The CX report: NPS/CSAT/CES, churn, cohorts, CLV, support SLAs, touchpoints before churn and "
+    "the close-the-loop backlog, drawn from the served marts as one HTML file that opens offline.",
+)
+def cx_report() -> dg.MaterializeResult:
+    paths = Paths.from_env()
+    page = paths.root / REPORT_PAGE
+    charts = write_report(paths.serving_db, page)
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(page)), "charts": [c.div_id for c in charts]}
+    )
+
+
+@dg.asset(
+    deps=[serving_database],
+    group_name="serving",
+    kinds={"dbt", "html"},
+    description="The dbt docs site (`dbt docs generate --static`: one HTML file holding the manifest and the "
+    "build database's catalog), published beside the report.",
+)
+def dbt_docs_site(dbt: DbtCliResource) -> dg.MaterializeResult:
+    paths = Paths.from_env()
+    page = paths.root / DOCS_PAGE
+    # A throwaway target folder: the page is all that is kept.
+    with tempfile.TemporaryDirectory(prefix="dbt-docs-") as target, dbt_environment(paths.dbt_env()):
+        dbt.cli(["docs", "generate", "--static"], target_path=Path(target)).wait()
+        write_atomically(page, (Path(target) / "static_index.html").read_text(encoding="utf-8"))
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
