@@ -1,8 +1,9 @@
 """Publish: the tested marts replace the serving database in one atomic step.
 
 The serving database is built as a new file beside the serving one - the marts copied from the
-build database, the run record as `ops` tables, a privacy check over every text column - then
-renamed over it. Readers holding the old file keep a consistent snapshot; new connections see the
+build database with their table and column comments, the run record as `ops` tables, a privacy check
+over every text column - then renamed over it, and the marts' Parquet exports switched to the new
+night's (orchestration/exports.py). Readers holding the old file keep a consistent snapshot; new connections see the
 new file; a crash at any moment leaves either the old or the new file, never a mix.
 """
 
@@ -19,6 +20,7 @@ import duckdb
 
 from ingestion.settings import Paths
 from orchestration.dbt import cx_dbt_models
+from orchestration.exports import exports_dir, swap_exports, write_exports
 from orchestration.run_record import run_row, save, write_ops_tables
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,27 @@ def check_privacy(con: duckdb.DuckDBPyConnection) -> None:
     ]
     if leaks:
         raise PrivacyError(f"email addresses found in served columns: {', '.join(leaks)}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def copy_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """Copy the table and column comments dbt persisted (persist_docs) from the build database: BI tools
+    show them as descriptions."""
+    comment = con.execute(
+        "select comment from duckdb_tables() where database_name = 'build' and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if comment:
+        con.execute(f'comment on table {schema}."{table}" is {_quote(comment)}')
+    for column, column_comment in con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = 'build' and schema_name = ? "
+        "and table_name = ? and comment is not null and column_name not in (select unnest(?::varchar[]))",
+        [schema, table, list(BUILD_ONLY_COLUMNS)],
+    ).fetchall():
+        con.execute(f'comment on column {schema}."{table}"."{column}" is {_quote(column_comment)}')
 
 
 def _stage(paths: Paths) -> Path:
@@ -119,14 +142,17 @@ def _publish(paths: Paths) -> dict[str, int]:
                 ).fetchall()
             )
             con.execute(f'create table {schema}."{table}" as select {columns} from build.{schema}."{table}"')
+            copy_comments(con, schema, table)
             rows[f"{schema}.{table}"] = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
         con.execute("detach build")
         check_privacy(con)
         write_ops_tables(con, paths)
         con.execute("checkpoint")
+        exports = write_exports(con, exports_dir(paths.root))
     finally:
         con.close()
     _swap(staged, paths.serving_db)
+    swap_exports(exports)
     log.info("published %d tables -> %s", len(rows), paths.serving_db)
     return rows
 
