@@ -85,19 +85,54 @@ def _maximise(negative_ll: Callable[[Array], float], start: Array) -> tuple[Arra
 # --- BG/NBD ---------------------------------------------------------------------------------------
 
 
+def _distinct(values: Array) -> tuple[Array, NDArray[np.intp]]:
+    """The distinct values and, per element, the position of its value among them."""
+    distinct, positions = np.unique(values, return_inverse=True)
+    return distinct, positions
+
+
+@dataclass(frozen=True)
+class _BgNbdData:
+    """x, t_x and T as distinct values plus positions: a fit evaluates the likelihood thousands of
+    times, and the special functions need computing once per distinct value (a few hundred at
+    most, as the clock is in days), not once per customer. Each customer's value is the same
+    arithmetic on the same numbers, so the result is identical to the element-wise formula."""
+
+    x: Array
+    xs: Array
+    x_at: NDArray[np.intp]
+    t_xs: Array
+    t_x_at: NDArray[np.intp]
+    Ts: Array
+    T_at: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> _BgNbdData:
+        x, t_x, T = np.broadcast_arrays(*_arrays(x, t_x, T))
+        return cls(x, *_distinct(x), *_distinct(t_x), *_distinct(T))
+
+    def log_likelihood(self, r: float, alpha: float, a: float, b: float) -> Array:
+        xs, x_at = self.xs, self.x_at
+        common = (gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b))[x_at]
+        # Still alive at T ...
+        alive = (-(r + xs))[x_at] * np.log(alpha + self.Ts)[self.T_at]
+        # ... or dropped out right after the last purchase (only possible after a repeat purchase);
+        # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1). Rows with x = 0 are computed, then discarded.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropped = np.where(
+                self.x > 0,
+                (np.log(a) - np.log(b + xs - 1))[x_at]
+                - (r + xs)[x_at] * np.log(alpha + self.t_xs)[self.t_x_at],
+                -np.inf,
+            )
+        return common + np.logaddexp(alive, dropped)
+
+
 def bg_nbd_log_likelihood(
     r: float, alpha: float, a: float, b: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
 ) -> Array:
     """Per-customer BG/NBD log-likelihood (FHL 2005, eq. 6)."""
-    x, t_x, T = _arrays(x, t_x, T)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-    # Still alive at T ...
-    alive = -(r + x) * np.log(alpha + T)
-    # ... or dropped out right after the last purchase (only possible after a repeat purchase);
-    # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1). Rows with x = 0 are computed, then discarded.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dropped = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
-    return common + np.logaddexp(alive, dropped)
+    return _BgNbdData.of(x, t_x, T).log_likelihood(r, alpha, a, b)
 
 
 def fit_bg_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, min_sample: int = MIN_SAMPLE) -> BgNbdFit:
@@ -108,8 +143,10 @@ def fit_bg_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, min_sample: int = MIN
     if n < min_sample or not np.any(x > 0):
         return BgNbdFit(None, None, None, None, None, n, False)
 
+    data = _BgNbdData.of(x, t_x, T)
+
     def negative_ll(log_params: Array) -> float:
-        value = -np.sum(bg_nbd_log_likelihood(*np.exp(log_params), x, t_x, T))
+        value = -np.sum(data.log_likelihood(*np.exp(log_params)))
         return float(value) if np.isfinite(value) else np.inf
 
     # Start where the purchase rate matches the sample: E[rate] = r / alpha.
@@ -147,18 +184,37 @@ def expected_purchases(fit: BgNbdFit, t: ArrayLike, x: ArrayLike, t_x: ArrayLike
 # --- Gamma-Gamma ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _GammaGammaData:
+    """x and zbar with what does not depend on the parameters computed once, and the terms in x
+    alone once per distinct x (as `_BgNbdData`; the result is identical to the element-wise formula)."""
+
+    xs: Array
+    x_at: NDArray[np.intp]
+    log_zbar: Array
+    log_x: Array
+    spend: Array
+
+    @classmethod
+    def of(cls, x: ArrayLike, zbar: ArrayLike) -> _GammaGammaData:
+        x, zbar = np.broadcast_arrays(*_arrays(x, zbar))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return cls(*_distinct(x), np.log(zbar), np.log(x), x * zbar)
+
+    def log_likelihood(self, p: float, q: float, gamma: float) -> Array:
+        xs, x_at = self.xs, self.x_at
+        px = (p * xs)[x_at]
+        return (
+            (gammaln(p * xs + q) - gammaln(p * xs) - gammaln(q) + q * np.log(gamma))[x_at]
+            + (p * xs - 1)[x_at] * self.log_zbar
+            + px * self.log_x
+            - (p * xs + q)[x_at] * np.log(gamma + self.spend)
+        )
+
+
 def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: ArrayLike, zbar: ArrayLike) -> Array:
     """Per-customer Gamma-Gamma log-likelihood of the mean repeat spend zbar over x purchases."""
-    x, zbar = _arrays(x, zbar)
-    return (
-        gammaln(p * x + q)
-        - gammaln(p * x)
-        - gammaln(q)
-        + q * np.log(gamma)
-        + (p * x - 1) * np.log(zbar)
-        + p * x * np.log(x)
-        - (p * x + q) * np.log(gamma + x * zbar)
-    )
+    return _GammaGammaData.of(x, zbar).log_likelihood(p, q, gamma)
 
 
 def fit_gamma_gamma(x: ArrayLike, zbar: ArrayLike, min_sample: int = MIN_SAMPLE) -> GammaGammaFit:
@@ -171,8 +227,10 @@ def fit_gamma_gamma(x: ArrayLike, zbar: ArrayLike, min_sample: int = MIN_SAMPLE)
     if n < min_sample:
         return GammaGammaFit(None, None, None, None, n, False)
 
+    data = _GammaGammaData.of(x, zbar)
+
     def negative_ll(log_params: Array) -> float:
-        value = -np.sum(gamma_gamma_log_likelihood(*np.exp(log_params), x, zbar))
+        value = -np.sum(data.log_likelihood(*np.exp(log_params)))
         return float(value) if np.isfinite(value) else np.inf
 
     # Start with a mean spend equal to the sample's: E[M] = p * gamma / (q - 1).
