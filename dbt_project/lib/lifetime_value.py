@@ -86,17 +86,21 @@ def _maximise(negative_ll: Callable[[Array], float], start: Array) -> tuple[Arra
 
 
 def _distinct(values: Array) -> tuple[Array, NDArray[np.intp]]:
-    """The distinct values and, per element, the position of its value among them."""
-    distinct, positions = np.unique(values, return_inverse=True)
-    return distinct, positions
+    """The distinct values (or rows) and, per element, the position of its value among them."""
+    distinct, positions = np.unique(values, axis=0 if values.ndim > 1 else None, return_inverse=True)
+    return distinct, positions.reshape(-1)
+
+
+# A fit evaluates its likelihood thousands of times. Customers share summaries (the clock is in
+# days: a few thousand distinct (x, t_x, T) for 10,000 customers, and the special functions need
+# only the distinct x), so the classes below compute each term once per distinct value and
+# gather it per customer. Each customer's value is the same arithmetic on the same numbers as
+# the element-wise formula, so the likelihoods, their sums and the fits are identical to it.
 
 
 @dataclass(frozen=True)
 class _BgNbdData:
-    """x, t_x and T as distinct values plus positions: a fit evaluates the likelihood thousands of
-    times, and the special functions need computing once per distinct value (a few hundred at
-    most, as the clock is in days), not once per customer. Each customer's value is the same
-    arithmetic on the same numbers, so the result is identical to the element-wise formula."""
+    """Distinct (x, t_x, T) rows: x, and t_x and T as their distinct values plus positions."""
 
     x: Array
     xs: Array
@@ -105,11 +109,13 @@ class _BgNbdData:
     t_x_at: NDArray[np.intp]
     Ts: Array
     T_at: NDArray[np.intp]
+    row_at: NDArray[np.intp]  # per customer, the row of its summary
 
     @classmethod
     def of(cls, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> _BgNbdData:
-        x, t_x, T = np.broadcast_arrays(*_arrays(x, t_x, T))
-        return cls(x, *_distinct(x), *_distinct(t_x), *_distinct(T))
+        rows, row_at = _distinct(np.column_stack(np.broadcast_arrays(*_arrays(x, t_x, T))))
+        x, t_x, T = (np.ascontiguousarray(column) for column in rows.T)
+        return cls(x, *_distinct(x), *_distinct(t_x), *_distinct(T), row_at)
 
     def log_likelihood(self, r: float, alpha: float, a: float, b: float) -> Array:
         xs, x_at = self.xs, self.x_at
@@ -125,7 +131,7 @@ class _BgNbdData:
                 - (r + xs)[x_at] * np.log(alpha + self.t_xs)[self.t_x_at],
                 -np.inf,
             )
-        return common + np.logaddexp(alive, dropped)
+        return (common + np.logaddexp(alive, dropped))[self.row_at]
 
 
 def bg_nbd_log_likelihood(
@@ -186,20 +192,22 @@ def expected_purchases(fit: BgNbdFit, t: ArrayLike, x: ArrayLike, t_x: ArrayLike
 
 @dataclass(frozen=True)
 class _GammaGammaData:
-    """x and zbar with what does not depend on the parameters computed once, and the terms in x
-    alone once per distinct x (as `_BgNbdData`; the result is identical to the element-wise formula)."""
+    """Distinct (x, zbar) rows: x as its distinct values plus positions, and what does not depend
+    on the parameters computed once."""
 
     xs: Array
     x_at: NDArray[np.intp]
     log_zbar: Array
     log_x: Array
     spend: Array
+    row_at: NDArray[np.intp]  # per customer, the row of its summary
 
     @classmethod
     def of(cls, x: ArrayLike, zbar: ArrayLike) -> _GammaGammaData:
-        x, zbar = np.broadcast_arrays(*_arrays(x, zbar))
+        rows, row_at = _distinct(np.column_stack(np.broadcast_arrays(*_arrays(x, zbar))))
+        x, zbar = (np.ascontiguousarray(column) for column in rows.T)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return cls(*_distinct(x), np.log(zbar), np.log(x), x * zbar)
+            return cls(*_distinct(x), np.log(zbar), np.log(x), x * zbar, row_at)
 
     def log_likelihood(self, p: float, q: float, gamma: float) -> Array:
         xs, x_at = self.xs, self.x_at
@@ -209,7 +217,7 @@ class _GammaGammaData:
             + (p * xs - 1)[x_at] * self.log_zbar
             + px * self.log_x
             - (p * xs + q)[x_at] * np.log(gamma + self.spend)
-        )
+        )[self.row_at]
 
 
 def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: ArrayLike, zbar: ArrayLike) -> Array:
