@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from ingestion.contracts import ENTITIES, Entity
-from ingestion.settings import Paths
+from ingestion.settings import DBT_PROJECT_DIR, Paths
 from tests.conftest import run_nightly
 
 # Entities that send a new version of a record when it changes; staging keeps one row per key.
@@ -70,6 +70,17 @@ def test_the_nightly_job_succeeds_and_publishes(demo_night: tuple[Paths, dg.Exec
     assert result.success
     assert paths.serving_db.exists()
     assert paths.serving_db != paths.build_db
+
+
+def test_the_nightly_build_leaves_the_unit_tests_to_make_test(
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult],
+) -> None:
+    # Unit tests check SQL logic on fixed inputs, not the night's data; `make test` runs them.
+    _, result = demo_night
+    # dagster-dbt gives each invocation its own target folder, named after the op and the run.
+    (build,) = (DBT_PROJECT_DIR / "target").glob(f"cx_dbt_models-{result.run_id[:7]}-*/run_results.json")
+    kinds = {r["unique_id"].split(".")[0] for r in json.loads(build.read_text())["results"]}
+    assert kinds == {"seed", "model", "test"}
 
 
 def test_every_extract_row_is_staged_once_per_key(

@@ -132,19 +132,21 @@ class ChurnModel:
     def reasons(self, rows: pd.DataFrame, top: int = 3) -> list[list[str]]:
         """The features that raise each customer's risk most, as readable reasons (only raising ones)."""
         standardised = self.standardiser.transform(rows)
-        contributions = standardised * self.coefficients
-        reasons = []
-        for index in contributions.index:
-            ranked = contributions.loc[index].sort_values(ascending=False, kind="stable")
-            texts = []
-            for name, value in ranked.items():
-                if value <= 0 or len(texts) == top:
-                    break
-                feature = BY_NAME[name]
-                high = standardised.at[index, name] > 0
-                texts.append(feature.raises_risk_when_high if high else feature.raises_risk_when_low)
-            reasons.append(texts)
-        return reasons
+        frame = standardised * self.coefficients
+        names = list(frame.columns)
+        contributions = frame.to_numpy(dtype=float)
+        when_high = np.array([BY_NAME[name].raises_risk_when_high for name in names], dtype=object)
+        when_low = np.array([BY_NAME[name].raises_risk_when_low for name in names], dtype=object)
+        # Per customer, the features by contribution, largest first, ties in column order (a stable
+        # sort of the negated values); the first `top` are reasons while they raise the risk.
+        ranked = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        row = np.arange(len(contributions))[:, None]
+        value = contributions[row, ranked]
+        # `not value <= 0` rather than `value > 0`: a missing contribution does not end the list
+        raising = np.logical_and.accumulate(~(value <= 0), axis=1)
+        high = standardised[names].to_numpy(dtype=float)[row, ranked] > 0
+        texts = np.where(high, when_high[ranked], when_low[ranked])
+        return [list(t[k]) for t, k in zip(texts, raising, strict=True)]
 
 
 def time_split(

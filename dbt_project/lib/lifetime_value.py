@@ -85,19 +85,60 @@ def _maximise(negative_ll: Callable[[Array], float], start: Array) -> tuple[Arra
 # --- BG/NBD ---------------------------------------------------------------------------------------
 
 
+def _distinct(values: Array) -> tuple[Array, NDArray[np.intp]]:
+    """The distinct values (or rows) and, per element, the position of its value among them."""
+    distinct, positions = np.unique(values, axis=0 if values.ndim > 1 else None, return_inverse=True)
+    return distinct, positions.reshape(-1)
+
+
+# A fit evaluates its likelihood thousands of times. Customers share summaries (the clock is in
+# days: a few thousand distinct (x, t_x, T) for 10,000 customers, and the special functions need
+# only the distinct x), so the classes below compute each term once per distinct value and
+# gather it per customer. Each customer's value is the same arithmetic on the same numbers as
+# the element-wise formula, so the likelihoods, their sums and the fits are identical to it.
+
+
+@dataclass(frozen=True)
+class _BgNbdData:
+    """Distinct (x, t_x, T) rows: x, and t_x and T as their distinct values plus positions."""
+
+    x: Array
+    xs: Array
+    x_at: NDArray[np.intp]
+    t_xs: Array
+    t_x_at: NDArray[np.intp]
+    Ts: Array
+    T_at: NDArray[np.intp]
+    row_at: NDArray[np.intp]  # per customer, the row of its summary
+
+    @classmethod
+    def of(cls, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> _BgNbdData:
+        rows, row_at = _distinct(np.column_stack(np.broadcast_arrays(*_arrays(x, t_x, T))))
+        x, t_x, T = (np.ascontiguousarray(column) for column in rows.T)
+        return cls(x, *_distinct(x), *_distinct(t_x), *_distinct(T), row_at)
+
+    def log_likelihood(self, r: float, alpha: float, a: float, b: float) -> Array:
+        xs, x_at = self.xs, self.x_at
+        common = (gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b))[x_at]
+        # Still alive at T ...
+        alive = (-(r + xs))[x_at] * np.log(alpha + self.Ts)[self.T_at]
+        # ... or dropped out right after the last purchase (only possible after a repeat purchase);
+        # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1). Rows with x = 0 are computed, then discarded.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropped = np.where(
+                self.x > 0,
+                (np.log(a) - np.log(b + xs - 1))[x_at]
+                - (r + xs)[x_at] * np.log(alpha + self.t_xs)[self.t_x_at],
+                -np.inf,
+            )
+        return (common + np.logaddexp(alive, dropped))[self.row_at]
+
+
 def bg_nbd_log_likelihood(
     r: float, alpha: float, a: float, b: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
 ) -> Array:
     """Per-customer BG/NBD log-likelihood (FHL 2005, eq. 6)."""
-    x, t_x, T = _arrays(x, t_x, T)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-    # Still alive at T ...
-    alive = -(r + x) * np.log(alpha + T)
-    # ... or dropped out right after the last purchase (only possible after a repeat purchase);
-    # B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1). Rows with x = 0 are computed, then discarded.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dropped = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
-    return common + np.logaddexp(alive, dropped)
+    return _BgNbdData.of(x, t_x, T).log_likelihood(r, alpha, a, b)
 
 
 def fit_bg_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, min_sample: int = MIN_SAMPLE) -> BgNbdFit:
@@ -108,8 +149,10 @@ def fit_bg_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, min_sample: int = MIN
     if n < min_sample or not np.any(x > 0):
         return BgNbdFit(None, None, None, None, None, n, False)
 
+    data = _BgNbdData.of(x, t_x, T)
+
     def negative_ll(log_params: Array) -> float:
-        value = -np.sum(bg_nbd_log_likelihood(*np.exp(log_params), x, t_x, T))
+        value = -np.sum(data.log_likelihood(*np.exp(log_params)))
         return float(value) if np.isfinite(value) else np.inf
 
     # Start where the purchase rate matches the sample: E[rate] = r / alpha.
@@ -147,18 +190,39 @@ def expected_purchases(fit: BgNbdFit, t: ArrayLike, x: ArrayLike, t_x: ArrayLike
 # --- Gamma-Gamma ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _GammaGammaData:
+    """Distinct (x, zbar) rows: x as its distinct values plus positions, and what does not depend
+    on the parameters computed once."""
+
+    xs: Array
+    x_at: NDArray[np.intp]
+    log_zbar: Array
+    log_x: Array
+    spend: Array
+    row_at: NDArray[np.intp]  # per customer, the row of its summary
+
+    @classmethod
+    def of(cls, x: ArrayLike, zbar: ArrayLike) -> _GammaGammaData:
+        rows, row_at = _distinct(np.column_stack(np.broadcast_arrays(*_arrays(x, zbar))))
+        x, zbar = (np.ascontiguousarray(column) for column in rows.T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return cls(*_distinct(x), np.log(zbar), np.log(x), x * zbar, row_at)
+
+    def log_likelihood(self, p: float, q: float, gamma: float) -> Array:
+        xs, x_at = self.xs, self.x_at
+        px = (p * xs)[x_at]
+        return (
+            (gammaln(p * xs + q) - gammaln(p * xs) - gammaln(q) + q * np.log(gamma))[x_at]
+            + (p * xs - 1)[x_at] * self.log_zbar
+            + px * self.log_x
+            - (p * xs + q)[x_at] * np.log(gamma + self.spend)
+        )[self.row_at]
+
+
 def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: ArrayLike, zbar: ArrayLike) -> Array:
     """Per-customer Gamma-Gamma log-likelihood of the mean repeat spend zbar over x purchases."""
-    x, zbar = _arrays(x, zbar)
-    return (
-        gammaln(p * x + q)
-        - gammaln(p * x)
-        - gammaln(q)
-        + q * np.log(gamma)
-        + (p * x - 1) * np.log(zbar)
-        + p * x * np.log(x)
-        - (p * x + q) * np.log(gamma + x * zbar)
-    )
+    return _GammaGammaData.of(x, zbar).log_likelihood(p, q, gamma)
 
 
 def fit_gamma_gamma(x: ArrayLike, zbar: ArrayLike, min_sample: int = MIN_SAMPLE) -> GammaGammaFit:
@@ -171,8 +235,10 @@ def fit_gamma_gamma(x: ArrayLike, zbar: ArrayLike, min_sample: int = MIN_SAMPLE)
     if n < min_sample:
         return GammaGammaFit(None, None, None, None, n, False)
 
+    data = _GammaGammaData.of(x, zbar)
+
     def negative_ll(log_params: Array) -> float:
-        value = -np.sum(gamma_gamma_log_likelihood(*np.exp(log_params), x, zbar))
+        value = -np.sum(data.log_likelihood(*np.exp(log_params)))
         return float(value) if np.isfinite(value) else np.inf
 
     # Start with a mean spend equal to the sample's: E[M] = p * gamma / (q - 1).

@@ -23,6 +23,9 @@ def model(dbt, session) -> pd.DataFrame:
         {
             "text": texts,
             "sentiment_score": scores,
-            "sentiment_label": [tf.sentiment_label(score, positive, negative) for score in scores],
+            # typed, so that no texts (an empty lake) still give a varchar column
+            "sentiment_label": pd.Series(
+                [tf.sentiment_label(score, positive, negative) for score in scores], dtype="str"
+            ),
         }
     )

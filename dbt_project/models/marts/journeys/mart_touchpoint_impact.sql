@@ -53,13 +53,15 @@ experiences as (
             when responses.survey_type is not null or tickets.csat_score is not null then '1-5'
         end as score_scale
 
+    -- the type test inside the join key (null otherwise, which matches nothing) keeps these
+    -- hash joins: as separate conditions DuckDB compares every touchpoint with every row
     from touchpoints
     left join responses
-        on touchpoints.touchpoint_type = 'survey_response'
-        and touchpoints.source_record_id = responses.response_id
+        on responses.response_id
+        = case when touchpoints.touchpoint_type = 'survey_response' then touchpoints.source_record_id end
     left join tickets
-        on touchpoints.touchpoint_type = 'support_ticket'
-        and touchpoints.source_record_id = tickets.ticket_id
+        on tickets.ticket_id
+        = case when touchpoints.touchpoint_type = 'support_ticket' then touchpoints.source_record_id end
     where not (touchpoints.touchpoint_type = 'subscription_change' and touchpoints.detail = 'cancel')
 
 ),
