@@ -133,7 +133,7 @@ def test_sensor_requests_one_run_per_arrival_and_never_twice(
     paths, _, held = deployment
     from orchestration.definitions import defs
 
-    sensor = defs.get_sensor_def("new_extract_files")
+    sensor = defs.resolve_sensor_def("new_extract_files")
     monkeypatch.setenv("CX_WAREHOUSE_DIR", str(paths.root))
     monkeypatch.setenv("CX_SENSOR_SETTLE_SECONDS", "0")
     with dg.instance_for_test() as instance:
