@@ -60,6 +60,10 @@ def swap_exports(folder: Path) -> None:
     staged.unlink(missing_ok=True)
     # A relative target: the warehouse folder may be moved or mounted elsewhere.
     staged.symlink_to(folder.name, target_is_directory=True)
+    if link.is_dir() and not link.is_symlink():
+        # A warehouse copied without keeping links (`cp -r`, a restore) holds a plain folder here,
+        # which a rename cannot replace: tonight's set takes its place a moment after it goes.
+        shutil.rmtree(link)
     os.replace(staged, link)
     for old in folder.parent.glob(f"{LINK_NAME}-*"):
         if old.name != folder.name:

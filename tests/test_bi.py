@@ -234,6 +234,22 @@ def test_a_new_export_replaces_the_link_and_the_older_folders(tmp_path: Path) ->
     assert sorted(exports.glob("marts-*")) == folders[2:]
 
 
+def test_an_export_replaces_a_copied_plain_folder(tmp_path: Path) -> None:
+    """A warehouse copied without keeping links has a plain `exports/marts` folder: the next export replaces it."""
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.nights as select 1 as night")
+    original = tmp_path / "original" / "exports"
+    swap_exports(write_exports(con, original))
+    copy = tmp_path / "copy" / "exports"
+    shutil.copytree(original, copy)  # follows the link: `marts` is a plain folder in the copy
+    assert not (copy / "marts").is_symlink()
+    con.execute("create or replace table marts.nights as select 2 as night")
+    swap_exports(write_exports(con, copy))
+    assert (copy / "marts").is_symlink()
+    assert con.execute(f"select night from '{copy}/marts/nights.parquet'").fetchone() == (2,)
+
+
 # As docs/bi.md documents it (and as Superset builds the engine from its URI). It runs in its own
 # process, as a BI tool does: one process cannot open a file twice with different settings.
 SQLALCHEMY_READER = """
