@@ -80,7 +80,9 @@ def test_the_nightly_build_leaves_the_unit_tests_to_make_test(
     # dagster-dbt gives each invocation its own target folder, named after the op and the run.
     (build,) = (DBT_PROJECT_DIR / "target").glob(f"cx_dbt_models-{result.run_id[:7]}-*/run_results.json")
     kinds = {r["unique_id"].split(".")[0] for r in json.loads(build.read_text())["results"]}
-    assert kinds == {"seed", "model", "test"}
+    # dbt build also lists the exposures (no work to do); what matters is that no unit test ran
+    assert "unit_test" not in kinds
+    assert {"seed", "model", "test"} <= kinds
 
 
 def test_every_extract_row_is_staged_once_per_key(
