@@ -141,6 +141,36 @@ def _finish(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     return fig
 
 
+def _add_line_pair(
+    fig: go.Figure,
+    *,
+    name: str,
+    group: str,
+    x: list[str],
+    panels: list[tuple[list, list[list]]],
+    line: dict,
+    hover: str,
+) -> None:
+    """One line in each of a two-panel figure's panels (left, right): its values and hover data per panel,
+    one legend entry for both."""
+    for col, (y, customdata) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Scatter(
+                name=name,
+                legendgroup=group,
+                showlegend=col == 1,
+                x=x,
+                y=y,
+                customdata=customdata,
+                mode="lines+markers",
+                line=line,
+                hovertemplate=hover,
+            ),
+            row=1,
+            col=col,
+        )
+
+
 def _no_data(fig: go.Figure) -> go.Figure:
     fig.add_annotation(text="No data yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     return fig
@@ -206,23 +236,19 @@ def churn_by_segment(churn: pd.DataFrame, segment_type: str) -> Chart:
         ({"color": PALETTE[i % len(PALETTE)]}, *group) for i, group in enumerate(rows.groupby("segment"))
     ]
     for line, segment, group in lines:
-        for col, measure in ((1, "churn_rate_pct"), (2, "retention_rate_pct")):
-            fig.add_trace(
-                go.Scatter(
-                    name=segment,
-                    legendgroup=segment,
-                    showlegend=col == 1,
-                    x=_months(group["month_start"]),
-                    y=_values(group[measure]),
-                    customdata=_rows(group, "lost_customers", "customers_at_start"),
-                    mode="lines+markers",
-                    line=line,
-                    hovertemplate=f"{segment} %{{x}}: %{{y}}%<br>%{{customdata[0]}} lost of "
-                    "%{customdata[1]} at start<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
+        _add_line_pair(
+            fig,
+            name=segment,
+            group=segment,
+            x=_months(group["month_start"]),
+            panels=[
+                (_values(group[measure]), _rows(group, "lost_customers", "customers_at_start"))
+                for measure in ("churn_rate_pct", "retention_rate_pct")
+            ],
+            line=line,
+            hover=f"{segment} %{{x}}: %{{y}}%<br>%{{customdata[0]}} lost of "
+            "%{customdata[1]} at start<extra></extra>",
+        )
     fig.update_xaxes(title_text="Month", type="category")
     fig.update_yaxes(title_text="% of customers at the month's start")
     if rows.empty:
@@ -326,23 +352,22 @@ def sla_attainment(sla: pd.DataFrame) -> Chart:
         rows = sla[sla["priority"] == priority]
         if rows.empty:
             continue
-        for col, measure in ((1, "first_reply"), (2, "resolution")):
-            fig.add_trace(
-                go.Scatter(
-                    name=f"{priority} priorities" if priority == "all" else priority,
-                    legendgroup=priority,
-                    showlegend=col == 1,
-                    x=_months(rows["period_start"]),
-                    y=_values(rows[f"{measure}_sla_attainment_pct"]),
-                    customdata=_rows(rows, f"{measure}_sla_achieved", f"{measure}_sla_breached"),
-                    mode="lines+markers",
-                    line=OVERALL_LINE if priority == "all" else {"color": PALETTE[i]},
-                    hovertemplate=f"{priority} %{{x}}: %{{y}}%<br>%{{customdata[0]}} within target, "
-                    "%{customdata[1]} late<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
+        _add_line_pair(
+            fig,
+            name=f"{priority} priorities" if priority == "all" else priority,
+            group=priority,
+            x=_months(rows["period_start"]),
+            panels=[
+                (
+                    _values(rows[f"{measure}_sla_attainment_pct"]),
+                    _rows(rows, f"{measure}_sla_achieved", f"{measure}_sla_breached"),
+                )
+                for measure in ("first_reply", "resolution")
+            ],
+            line=OVERALL_LINE if priority == "all" else {"color": PALETTE[i]},
+            hover=f"{priority} %{{x}}: %{{y}}%<br>%{{customdata[0]}} within target, "
+            "%{customdata[1]} late<extra></extra>",
+        )
     fig.update_xaxes(title_text="Month", type="category")
     fig.update_yaxes(title_text="% within target")
     if sla.empty:
