@@ -514,10 +514,6 @@ def write_atomically(path: Path, content: str) -> None:
     os.replace(staged, path)
 
 
-def report_path(root: Path) -> Path:
-    return root / "site" / "report" / "index.html"
-
-
 def write_report(serving_db: Path, output: Path) -> list[Chart]:
     """Read the marts, draw them, write the page; the charts drawn."""
     marts = read_marts(serving_db)
