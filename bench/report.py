@@ -188,16 +188,19 @@ def _scale_rows(r: dict) -> list[tuple[str, str]]:
         ("**floor**: DuckDB reads the lake once s", _s(floor["seconds"])),
         ("full build / floor", f"{full['seconds']['total'] / floor['seconds']:.1f}x"),
         ("incremental night / full build", f"{inc['seconds']['total'] / full['seconds']['total']:.1%}"),
+    ]
+    pg = r.get("postgres")
+    if pg is None:
+        rows.append(("**dbt build alone on DuckDB, and PostgreSQL**", "not run (`--no-postgres`)"))
+        return rows
+    rows += [
         (
             "**dbt build alone, DuckDB** s (peak memory)",
             f"{_s(r['dbt_duckdb']['seconds'])} ({_gib(r['dbt_duckdb']['peak_rss'])})",
         ),
         ("dbt build alone, DuckDB: what it ran", _ran(r["dbt_duckdb"])),
     ]
-    pg = r.get("postgres")
-    if pg is None:
-        rows.append(("**PostgreSQL**", "not run"))
-    elif "error" in pg:
+    if "error" in pg:
         rows.append(("**PostgreSQL**", f"failed: {pg['error'].splitlines()[0]}"))
     else:
         rows += [

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST_SUFFIX = ".landed.json"
 SCHEMA_FILE = "_schema.parquet"
-# Files validated together by the gate: big enough to amortise a GX run, small enough for memory.
+# Rows validated together by the gate: enough to amortise a GX run (about a second each), few enough
+# that GX's pandas copies stay near 1 GiB; a batch closes at whichever limit it reaches first.
+GATE_BATCH_ROWS = 1_000_000
 GATE_BATCH_FILES = 400
 
 
@@ -477,9 +479,7 @@ def land_source(
         files = [ef for ef in files if ef.extract_date >= first_day]
     if days is not None:
         files = [ef for ef in files if days[0] <= ef.extract_date <= days[1]]
-    results: list[LandingResult] = []
-    outcomes: list[Outcome] = []
-    gate_seconds: dict[str, float] = {}
+    tally = _GateTally()
     with duckdb.connect() as db, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
 
         def attempt(ef: ExtractFile) -> Prepared | LandingResult | LandingError:
@@ -491,44 +491,30 @@ def land_source(
         for entity in entities_of(source):
             entity_files = [ef for ef in files if ef.entity == entity]
             history = _recent_row_counts(paths, entity)
-            for start in range(0, len(entity_files), GATE_BATCH_FILES):
-                batch = entity_files[start : start + GATE_BATCH_FILES]
-                prepared: list[Prepared] = []
+            pending: list[Prepared] = []
+
+            # Files are typed a few at a time, so no more than one batch's rows wait in memory.
+            step = 4 * (os.cpu_count() or 1)
+            for start in range(0, len(entity_files), step):
                 # map keeps the discovery order, so reports are stable
-                for outcome in pool.map(attempt, batch):
+                for outcome in pool.map(attempt, entity_files[start : start + step]):
                     if isinstance(outcome, LandingError):
                         errors.append(outcome)
                     elif isinstance(outcome, LandingResult):
-                        results.append(outcome)
+                        tally.results.append(outcome)
                     else:
-                        prepared.append(outcome)
-                if not prepared:
-                    continue
-                gate_started = time.perf_counter()
-                frame = pa.concat_tables([p.typed for p in prepared]).to_pandas()
-                gate = validate(entity, frame, loaded_at, history, docs_root=paths.root)
-                outcomes += gate.outcomes
-                spent = time.perf_counter() - gate_started
-                gate_seconds[entity.qualified_name] = gate_seconds.get(entity.qualified_name, 0.0) + spent
-                by_file = dict(tuple(gate.failures.groupby("_source_file")))
-                no_failures = gate.failures.iloc[0:0]
-                writes = [
-                    pool.submit(
-                        write_file,
-                        p,
-                        by_file.get(p.ef.relative, no_failures),
-                        gate.warnings.get(p.ef.relative, []),
-                        paths,
-                        loaded_at,
-                        db,
-                    )
-                    for p in prepared
-                ]
-                results += [w.result() for w in writes]
-                history += [p.rows_read for p in prepared]
+                        pending.append(outcome)
+                if (
+                    sum(p.typed.num_rows for p in pending) >= GATE_BATCH_ROWS
+                    or len(pending) >= GATE_BATCH_FILES
+                ):
+                    _gate_and_write(entity, pending, history, paths, loaded_at, db, pool, tally)
+                    pending = []
+            if pending:
+                _gate_and_write(entity, pending, history, paths, loaded_at, db, pool, tally)
     for error in errors:
         reject(paths, error)
-    report = SourceReport(source, results, errors, outcomes, gate_seconds)
+    report = SourceReport(source, tally.results, errors, tally.outcomes, tally.seconds)
     landed = report.totals()
     log.info(
         "landed %s: %d new files (%d already landed), %d rows, %d quarantined, %d rejected files",
@@ -540,6 +526,52 @@ def land_source(
         len(errors),
     )
     return report
+
+
+@dataclass
+class _GateTally:
+    """What the gate batches of one source add up to."""
+
+    results: list[LandingResult] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _gate_and_write(
+    entity: Entity,
+    batch: list[Prepared],
+    history: list[int],
+    paths: Paths,
+    loaded_at: datetime,
+    db: duckdb.DuckDBPyConnection,
+    pool: ThreadPoolExecutor,
+    tally: _GateTally,
+) -> None:
+    """Validate one batch of an entity's files together, then write each file's rows in parallel."""
+    started = time.perf_counter()
+    gate = validate(
+        entity, pa.concat_tables([p.typed for p in batch]).to_pandas(), loaded_at, history, paths.root
+    )
+    tally.outcomes += gate.outcomes
+    tally.seconds[entity.qualified_name] = (
+        tally.seconds.get(entity.qualified_name, 0.0) + time.perf_counter() - started
+    )
+    by_file = dict(tuple(gate.failures.groupby("_source_file")))
+    no_failures = gate.failures.iloc[0:0]
+    writes = [
+        pool.submit(
+            write_file,
+            p,
+            by_file.get(p.ef.relative, no_failures),
+            gate.warnings.get(p.ef.relative, []),
+            paths,
+            loaded_at,
+            db,
+        )
+        for p in batch
+    ]
+    tally.results += [w.result() for w in writes]
+    history += [p.rows_read for p in batch]
 
 
 def _recent_row_counts(paths: Paths, entity: Entity) -> list[int]:

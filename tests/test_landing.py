@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from ingestion import landing
 from ingestion.contracts import BY_NAME
 from ingestion.landing import discover, land_source
 from ingestion.settings import Paths
+from tests.conftest import demo_warehouse
 
 LOADED_AT = datetime(2026, 1, 2, 3, 4, 5)
 HEADER = "customer_id,email,full_name,signup_at,plan,region,country,acquisition_channel,birth_year,gender,updated_at"
@@ -188,3 +192,38 @@ def test_a_file_missing_a_required_column_is_rejected(warehouse: Paths) -> None:
     assert error.rule == "missing columns"
     assert "signup_at" in error.detail and "updated_at" in error.detail
     assert not (warehouse.lake / "crm/customers/customers_2025-03-06.parquet").exists()
+
+
+def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At scale a night holds millions of rows: the gate validates them in row-capped batches (bounded
+    memory), which must land and quarantine exactly what one batch would."""
+    with demo_warehouse(tmp_path / "one_batch", ("--customers", "150", "--days", "60", "--seed", "3")) as one:
+        files = sorted((one.extracts / "web").rglob("events_*.jsonl"))
+        for path in (files[3], files[40]):  # a row the gate quarantines, in two different batches
+            event = json.loads(path.read_text().splitlines()[0])
+            path.write_text(
+                path.read_text()
+                + json.dumps({**event, "event_id": f"bad-{path.stem}", "revenue": -5.0})
+                + "\n"
+            )
+        capped = Paths.from_env(tmp_path / "capped")
+        shutil.copytree(one.extracts, capped.extracts)
+        land_source(one, "web", LOADED_AT)
+        cap = 400
+        monkeypatch.setattr(landing, "GATE_BATCH_ROWS", cap)
+        report = land_source(capped, "web", LOADED_AT)
+
+    # Counted from the extract files themselves (one event per line), not from the landing.
+    lines = [len(f.read_text().splitlines()) for f in files]
+    runs = [o for o in report.outcomes if o.entity == "web.events" and o.rule == report.outcomes[0].rule]
+    assert len(runs) > 1
+    assert sum(o.element_count for o in runs) == sum(lines)
+    # A batch closes at the first chunk of files (4 per core) that reaches the cap.
+    assert all(o.element_count < cap + 4 * (os.cpu_count() or 1) * max(lines) for o in runs)
+    for tree in ("lake", "quarantine"):
+        query = "select * from read_parquet('{}/web/events/*.parquet') order by all"
+        rows = duckdb.sql(query.format(getattr(one, tree))).fetchall()
+        assert rows == duckdb.sql(query.format(getattr(capped, tree))).fetchall()
+    assert len(rows) == 2  # the quarantine: both planted rows, and nothing else
