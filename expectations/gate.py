@@ -91,7 +91,16 @@ def _run(
             },
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    try:
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name)
+        )
+    finally:
+        # The execution engine keeps the last batch it saw, with its frame, for as long as the context
+        # lives (the process): a night's gate would hold a million rows per entity into the dbt build.
+        batches = source.get_execution_engine().batch_manager
+        batches.batch_data_cache.clear()
+        batches.reset_batch_cache()
     (validation,) = result.run_results.values()
     results = [r.to_json_dict() for r in validation.results]
     return sorted(results, key=lambda r: r["expectation_config"]["meta"]["rule"])

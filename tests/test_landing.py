@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ingestion import landing
@@ -227,3 +229,5 @@ def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
         rows = duckdb.sql(query.format(getattr(one, tree))).fetchall()
         assert rows == duckdb.sql(query.format(getattr(capped, tree))).fetchall()
     assert len(rows) == 2  # the quarantine: both planted rows, and nothing else
+    # Nothing holds a batch's rows once landed (GX's execution engine caches the last batch it saw).
+    assert not [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and "_row_number" in o.columns]
