@@ -87,6 +87,35 @@
 {%- endmacro %}
 
 
+{#-
+    `value`s joined by `separator` in the order of `order_by` (one expression or a list compared in
+    order), an aggregate; nulls and rows failing the optional `where` are skipped; null when no row
+    is left. On DuckDB an ORDER BY inside an aggregate buffers every row of every group in memory
+    and cannot spill (`mart_customer_journey` ran out of 3 GB on 2.9 million path steps): a plain
+    `list` of (order, value) pairs, sorted per group, holds a fraction of that.
+-#}
+{% macro ordered_string_agg(value, separator, order_by, where=none) -%}
+    {{ return(adapter.dispatch('ordered_string_agg', 'cx_warehouse')(value, separator, order_by, where)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(value, separator, order_by, where) -%}
+    {%- set keys = [order_by] if order_by is string else order_by -%}
+    string_agg({{ value }}, {{ separator }} order by {{ keys | join(', ') }})
+    {%- if where %} filter (where {{ where }}){% endif %}
+{%- endmacro %}
+
+{% macro duckdb__ordered_string_agg(value, separator, order_by, where) -%}
+    {%- set keys = [order_by] if order_by is string else order_by -%}
+    array_to_string(
+        list_transform(
+            list_sort(list((({{ keys | join(', ') }}), {{ value }}))
+                filter (where {{ value }} is not null{% if where %} and ({{ where }}){% endif %})),
+            pair -> pair[2]
+        ),
+        {{ separator }}
+    )
+{%- endmacro %}
+
 {#- Whether a string fully matches a regular expression (kept to syntax both engines share), optionally ignoring case. -#}
 {% macro regexp_full_match(expression, pattern, ignore_case=false) -%}
     {{ return(adapter.dispatch('regexp_full_match', 'cx_warehouse')(expression, pattern, ignore_case)) }}

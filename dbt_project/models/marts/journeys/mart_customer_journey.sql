@@ -96,9 +96,8 @@ paths as (
         count(*) as touchpoints,
         count(distinct touchpoint_type) as touchpoint_types,
         count(*) filter (where is_new_step) as path_steps,
-        string_agg(touchpoint_type, ' > ' order by occurred_at, touchpoint_id) filter (
-            where is_new_step
-        ) as touchpoint_path,
+        {{ ordered_string_agg('touchpoint_type', "' > '", ['occurred_at', 'touchpoint_id'], where='is_new_step') }}
+            as touchpoint_path,
         {{ arg_min('touchpoint_type', ['occurred_at', 'touchpoint_id']) }} as first_touchpoint_type,
         {{ arg_max('touchpoint_type', ['occurred_at', 'touchpoint_id']) }} as last_touchpoint_type,
         {{ arg_max('journey_stage', ['occurred_at', 'touchpoint_id']) }} as last_touchpoint_stage,
