@@ -34,7 +34,7 @@ visitors as (
 
 customers as (
 
-    select customer_id, _loaded_at from {{ ref('stg_crm__customers') }}
+    select customer_id, _first_loaded_at from {{ ref('stg_crm__customers') }}
 
 ),
 
@@ -66,7 +66,7 @@ changed_visitors as (
     from visitors
     inner join customers
         on visitors.customer_id = customers.customer_id
-    where customers._loaded_at > {{ since }}
+    where customers._first_loaded_at > {{ since }}
 
 ),
 

@@ -44,7 +44,7 @@ visitors as (
 
 customers as (
 
-    select customer_id, _loaded_at from {{ ref('stg_crm__customers') }}
+    select customer_id, _first_loaded_at from {{ ref('stg_crm__customers') }}
 
 ),
 
@@ -62,7 +62,7 @@ changed_visitors as (
     from visitors
     inner join customers
         on visitors.customer_id = customers.customer_id
-    where customers._loaded_at > {{ since }}
+    where customers._first_loaded_at > {{ since }}
 
     union
 
@@ -247,7 +247,7 @@ engaged as (
         greatest(
             engagement.events_loaded_at,
             identifications.identified_loaded_at,
-            customers._loaded_at
+            customers._first_loaded_at
         ) as last_loaded_at,
         engagement_seconds > {{ var('engaged_session_min_seconds') }}
         or is_converted

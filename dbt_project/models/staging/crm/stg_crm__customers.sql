@@ -46,6 +46,9 @@ deduplicated as (
     -- latest extract, then the last row of the file
     select
         *,
+        -- when the account first landed: whether a customer exists changes web attribution, a
+        -- re-sent version does not (docs/incremental.md)
+        min(_loaded_at) over (partition by customer_id) as _first_loaded_at,
         row_number() over (
             partition by customer_id
             order by
@@ -77,7 +80,8 @@ final as (
         _source_file,
         _row_number,
         _extract_date,
-        _loaded_at
+        _loaded_at,
+        _first_loaded_at
 
     from deduplicated
     where version_rank = 1
