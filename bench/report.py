@@ -42,7 +42,7 @@ from the run's Dagster event log: *landing* is the erasure and `land_<source>` s
 `cx_dbt_models` step (source freshness and `dbt build`), *publish* the `serving_database` step;
 *start-up and other* is the rest of the wall time (Python and Dagster starting, planning the run).
 Peak memory is the summed RSS of the whole process tree (the job and its dbt subprocess), sampled
-every 0.2 s; every DuckDB in the bench runs with `memory_limit = 3GB` and spills beyond it.
+every 0.2 s; every DuckDB in the bench runs with the `memory_limit` shown with each run (`MEMORY_LIMIT` in `bench/run.py`) and spills beyond it.
 Rows per second are the rows landed that night over the night's wall time.
 
 Alongside, on the same lake: *the floor*, one DuckDB query reading every column of every landed row

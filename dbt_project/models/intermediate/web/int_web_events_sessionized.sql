@@ -4,10 +4,13 @@
 -- compared as exact intervals, so 30:00.5 is over 30 minutes. A visitor identified later owns its
 -- earlier anonymous events too (int_visitors_resolved).
 --
--- Incremental (docs/incremental.md): a visitor's sessions and their numbers depend on all of its
--- events, so each night every event of a visitor with something new is sessionized again: a new or
--- re-sent event (and the visitor a re-sent event had before), or a CRM customer the visitor
--- resolves to that landed since. Other visitors' rows stay as they are.
+-- Incremental (docs/incremental.md): an event's session and session number depend only on the
+-- visitor's events before it. So each night a visitor with new events is sessionized again from its
+-- first new event on, continuing from the last event built before it (its time and session number);
+-- the events before stay as built. A visitor is sessionized again whole when that does not hold: an
+-- event sent again (its old and new visitor), a visitor attributed to another customer than its
+-- built rows (a first identify), one with no event built before its new ones, and a visitor whose
+-- CRM customer first landed since. Other visitors' rows stay as they are.
 
 {{
     config(
@@ -43,22 +46,70 @@ customers as (
 
 new_events as (
 
-    select web_event_id, visitor_id from events
+    select web_event_id, visitor_id, occurred_at from events
     where _loaded_at > {{ since }}
 
 ),
 
-changed_visitors as (
+first_new_events as (
 
-    select visitor_id from new_events
+    select
+        visitor_id,
+        min(occurred_at) as first_new_at,
+        {{ arg_min('web_event_id', ['occurred_at', 'web_event_id']) }} as first_new_event_id
 
-    union
+    from new_events
+    group by visitor_id
 
-    -- an event sent again under another visitor id leaves its previous visitor
+),
+
+anchors as (
+
+    -- the last event built before the visitor's first new one: the new events continue from it
+    select
+        built.visitor_id,
+        {{ arg_max('built.occurred_at', ['built.occurred_at', 'built.web_event_id']) }} as anchor_at,
+        {{ arg_max('built.visitor_session_number', ['built.occurred_at', 'built.web_event_id']) }}
+            as anchor_session_number,
+        -- a visitor's rows share one customer: another one now means every row changes
+        bool_or(built.customer_id is distinct from visitors.customer_id) as has_new_customer
+
+    from {{ this }} as built
+    inner join first_new_events
+        on built.visitor_id = first_new_events.visitor_id
+    left join visitors
+        on built.visitor_id = visitors.visitor_id
+    where built.occurred_at < first_new_events.first_new_at
+        or (
+            built.occurred_at = first_new_events.first_new_at
+            and built.web_event_id < first_new_events.first_new_event_id
+        )
+    group by built.visitor_id
+
+),
+
+whole_visitors as (
+
+    -- an event sent again may have moved in time or to another visitor: both visitors, whole
     select built.visitor_id
     from {{ this }} as built
     inner join new_events
         on built.web_event_id = new_events.web_event_id
+
+    union
+
+    select new_events.visitor_id
+    from {{ this }} as built
+    inner join new_events
+        on built.web_event_id = new_events.web_event_id
+
+    union
+
+    select first_new_events.visitor_id
+    from first_new_events
+    left join anchors
+        on first_new_events.visitor_id = anchors.visitor_id
+    where anchors.visitor_id is null or anchors.has_new_customer
 
     union
 
@@ -70,20 +121,56 @@ changed_visitors as (
 
 ),
 
+rebuilt_from as (
+
+    -- per visitor sessionized again: from which event on, and the event before it (none: whole)
+    select
+        first_new_events.visitor_id,
+        first_new_events.first_new_at,
+        first_new_events.first_new_event_id,
+        anchors.anchor_at,
+        anchors.anchor_session_number
+
+    from first_new_events
+    inner join anchors
+        on first_new_events.visitor_id = anchors.visitor_id
+    where first_new_events.visitor_id not in (select visitor_id from whole_visitors)
+
+    union all
+
+    select
+        visitor_id,
+        null as first_new_at,
+        null as first_new_event_id,
+        null as anchor_at,
+        0 as anchor_session_number
+
+    from whole_visitors
+
+),
+
 {% endif -%}
 
 gaps as (
 
+    {%- set previous_at -%}
+        lag(events.occurred_at) over (
+            partition by events.visitor_id
+            order by events.occurred_at, events.web_event_id
+        )
+    {%- endset %}
+
     select
         events.*,
         visitors.customer_id as resolved_customer_id,
+        {% if is_incremental() -%}
+        rebuilt_from.anchor_session_number as previous_session_number,
+        {%- set previous_at = 'coalesce(' ~ previous_at ~ ', rebuilt_from.anchor_at)' %}
+        {% else -%}
+        0 as previous_session_number,
+        {% endif -%}
         coalesce(
-            {{ epoch_seconds(
-                'events.occurred_at - lag(events.occurred_at) over (
-                    partition by events.visitor_id
-                    order by events.occurred_at, events.web_event_id
-                )'
-            ) }} > {{ var('session_gap_minutes') }} * 60,
+            {{ epoch_seconds('events.occurred_at - ' ~ previous_at) }} > {{ var('session_gap_minutes') }} * 60,
             true
         ) as is_session_start
 
@@ -91,7 +178,14 @@ gaps as (
     left join visitors
         on events.visitor_id = visitors.visitor_id
     {% if is_incremental() -%}
-    where events.visitor_id in (select visitor_id from changed_visitors)
+    inner join rebuilt_from
+        on events.visitor_id = rebuilt_from.visitor_id
+    where rebuilt_from.first_new_at is null
+        or events.occurred_at > rebuilt_from.first_new_at
+        or (
+            events.occurred_at = rebuilt_from.first_new_at
+            and events.web_event_id >= rebuilt_from.first_new_event_id
+        )
     {%- endif %}
 
 ),
@@ -100,7 +194,7 @@ numbered as (
 
     select
         *,
-        sum(is_session_start::integer) over (
+        previous_session_number + sum(is_session_start::integer) over (
             partition by visitor_id
             order by occurred_at, web_event_id
             rows between unbounded preceding and current row
