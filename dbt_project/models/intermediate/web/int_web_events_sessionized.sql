@@ -23,7 +23,9 @@
 
 with
 
-events as (
+-- not materialized: DuckDB materializes a CTE read more than once, which here copied every
+-- staged event each night before the few rows a night needs were picked (docs/incremental.md)
+events as not materialized (
 
     select * from {{ ref('stg_web__events') }}
 

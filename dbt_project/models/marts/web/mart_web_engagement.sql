@@ -19,13 +19,17 @@
 
 with
 
-sessions as (
+-- not materialized: DuckDB materializes a CTE read more than once, which here copied every
+-- session each night before the few rows a night needs were picked (docs/incremental.md)
+sessions as not materialized (
 
     select * from {{ ref('fct_web_sessions') }}
 
 ),
 
-events as (
+-- not materialized: DuckDB materializes a CTE read more than once, which here copied every
+-- sessionized event each night before the few rows a night needs were picked (docs/incremental.md)
+events as not materialized (
 
     select * from {{ ref('int_web_events_sessionized') }}
 
