@@ -6,15 +6,18 @@ import gc
 import json
 import os
 import shutil
+import weakref
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 
+from expectations.gate import GateResult, validate
 from ingestion import landing
-from ingestion.contracts import BY_NAME
+from ingestion.contracts import BY_NAME, Entity
 from ingestion.landing import discover, land_source
 from ingestion.settings import Paths
 from tests.conftest import demo_warehouse
@@ -215,6 +218,13 @@ def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
         land_source(one, "web", LOADED_AT)
         cap = 400
         monkeypatch.setattr(landing, "GATE_BATCH_ROWS", cap)
+        validated: list[weakref.ref[pd.DataFrame]] = []
+
+        def validate_and_remember(entity: Entity, frame: pd.DataFrame, *args: Any) -> GateResult:
+            validated.append(weakref.ref(frame))
+            return validate(entity, frame, *args)
+
+        monkeypatch.setattr(landing, "validate", validate_and_remember)
         report = land_source(capped, "web", LOADED_AT)
 
     # Counted from the extract files themselves (one event per line), not from the landing.
@@ -230,4 +240,6 @@ def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
         assert rows == duckdb.sql(query.format(getattr(capped, tree))).fetchall()
     assert len(rows) == 2  # the quarantine: both planted rows, and nothing else
     # Nothing holds a batch's rows once landed (GX's execution engine caches the last batch it saw).
-    assert not [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and "_row_number" in o.columns]
+    gc.collect()
+    assert len(validated) == len(runs)
+    assert all(frame() is None for frame in validated)
