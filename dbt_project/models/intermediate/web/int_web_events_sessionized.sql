@@ -90,20 +90,26 @@ anchors as (
 
 ),
 
-whole_visitors as (
+resent_events as (
 
     -- an event sent again may have moved in time or to another visitor: both visitors, whole
-    select built.visitor_id
+    select
+        built.visitor_id as built_visitor_id,
+        new_events.visitor_id
+
     from {{ this }} as built
     inner join new_events
         on built.web_event_id = new_events.web_event_id
+
+),
+
+whole_visitors as (
+
+    select built_visitor_id as visitor_id from resent_events
 
     union
 
-    select new_events.visitor_id
-    from {{ this }} as built
-    inner join new_events
-        on built.web_event_id = new_events.web_event_id
+    select visitor_id from resent_events
 
     union
 
