@@ -56,6 +56,16 @@
 
 
 {#-
+    The mean of numbers with at most `places` decimals, summed exactly as decimals. A float sum
+    depends on the order the rows arrive in, which varies with the threads, so the same rows could
+    give a mean differing in its last bits, and a rounded mean on a boundary either of two values.
+-#}
+{% macro exact_avg(expression, places) -%}
+    avg(cast({{ expression }} as decimal(18, {{ places }})))
+{%- endmacro %}
+
+
+{#-
     The `value` of the row with the smallest (arg_min) or largest (arg_max) `order_by`, an aggregate;
     `order_by` is one expression or a list of them (compared in order, the first deciding). Rows
     where `value` (or a single `order_by`) is null are skipped, like DuckDB's arg_min/arg_max, and

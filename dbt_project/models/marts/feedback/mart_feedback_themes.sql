@@ -62,7 +62,7 @@ theme_stats as (
         count(*) as mentions,
         -- a decimal sum is exact: a sum of doubles depends on the order the threads add them in, which
         -- moved the rounded average by 0.001 between runs on the same rows
-        avg(cast(sentiment_score as decimal(18, 6))) as average_sentiment,
+        {{ exact_avg('sentiment_score', 6) }} as average_sentiment,
         count(*) filter (where sentiment_label = 'negative') as negative_mentions,
         count(*) filter (where sentiment_label = 'positive') as positive_mentions
 

@@ -104,8 +104,9 @@ cohorts as (
         step_number,
         step,
         count(reached_at) as people,
-        {{ median(days_between('previous_at', 'reached_at')) }} as median_days_from_previous_step,
-        {{ round_number('avg(' ~ days_between('previous_at', 'reached_at') ~ ')', 1) }} as average_days_from_previous_step
+        -- days carry one decimal, so a median between two of them needs two; rounding drops float noise
+        {{ round_number(median(days_between('previous_at', 'reached_at')), 2) }} as median_days_from_previous_step,
+        {{ round_number(exact_avg(days_between('previous_at', 'reached_at'), 1), 1) }} as average_days_from_previous_step
 
     from steps
     group by grouping sets ((cohort_month, step_number, step), (step_number, step))  -- noqa: PRS

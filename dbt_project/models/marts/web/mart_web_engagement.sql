@@ -106,7 +106,7 @@ period_facts as (
         count(distinct customer_id) as customers,
         count(*) filter (where is_engaged) as engaged_sessions,
         count(*) filter (where is_bounce) as bounced_sessions,
-        avg(engagement_seconds) as average_engagement_seconds,
+        {{ exact_avg('engagement_seconds', 6) }} as average_engagement_seconds,
         sum(page_views)::bigint as page_views,
         count(*) filter (where is_converted) as converted_sessions,
         count(*) filter (where has_purchase) as purchase_sessions,
