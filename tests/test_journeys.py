@@ -7,9 +7,19 @@ add up to one, every active customer is scored once, calibration deciles cover t
 
 from __future__ import annotations
 
+import sys
+
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
+
+from ingestion.settings import DBT_PROJECT_DIR
+
+# The churn model's library, imported from lib/ as the dbt Python models do.
+sys.path.insert(0, str(DBT_PROJECT_DIR / "lib"))
+import churn_risk as cr
 
 Files = dict[str, pd.DataFrame]
 
@@ -188,3 +198,16 @@ def test_key_drivers_find_the_planted_drivers(demo_db: duckdb.DuckDBPyConnection
     assert churn.relative_importance.sum() == pytest.approx(1)
     assert nps.relative_importance.sum() == pytest.approx(1)
     assert (nps.sample_size < churn.sample_size).all()
+
+
+def test_auc_counts_a_tie_as_half() -> None:
+    # Churners score 0.9 and 0.4, non-churners 0.1 and 0.4: of the four pairs, three are ranked
+    # right (0.9 > 0.1, 0.9 > 0.4, 0.4 > 0.1) and one is tied (0.4 = 0.4), so 3.5 / 4.
+    assert cr.auc(np.array([1, 0, 1, 0]), np.array([0.9, 0.1, 0.4, 0.4])) == 3.5 / 4
+
+
+def test_auc_is_the_area_under_the_roc_curve() -> None:
+    rng = np.random.default_rng(1)
+    actual = rng.random(20_000) < 0.2
+    scores = np.round(rng.normal(size=20_000) + actual, 1)  # rounded to one decimal: many ties
+    assert cr.auc(actual, scores) == pytest.approx(roc_auc_score(actual, scores), abs=1e-12)

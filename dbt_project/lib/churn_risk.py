@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import brier_score_loss, r2_score, roc_auc_score
+from sklearn.metrics import brier_score_loss, r2_score
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,8 @@ def evaluate(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, repeats:
     both_classes = len(set(y_holdout)) == 2
     return {
         "model": model,
-        "train_auc": roc_auc_score(y_train, model.predict(train)) if len(set(y_train)) == 2 else None,
-        "holdout_auc": roc_auc_score(y_holdout, predicted) if both_classes else None,
+        "train_auc": auc(y_train, model.predict(train)) if len(set(y_train)) == 2 else None,
+        "holdout_auc": auc(y_holdout, predicted) if both_classes else None,
         "holdout_brier": brier_score_loss(y_holdout, predicted) if len(y_holdout) else None,
         "calibration": calibration_bins(y_holdout, predicted),
         "permutation_importance": _permutation_importance(model, holdout, y_holdout, seed, repeats)
@@ -196,6 +197,20 @@ def evaluate(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, repeats:
     }
 
 
+def auc(actual: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a churner scores above a non-churner, a tie counting
+    half (the Mann-Whitney statistic from mid-ranks, equal to the ROC curve's trapezoidal area).
+
+    One sort per call: the permutation importance calls it 160 times on the holdout, where
+    sklearn's roc_auc_score took 16 of the model's 20 seconds at 145,000 holdout rows (bench M).
+    """
+    positive = np.asarray(actual, dtype=bool)
+    positives = int(positive.sum())
+    negatives = len(positive) - positives
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def _permutation_importance(
     model: ChurnModel, holdout: pd.DataFrame, actual: np.ndarray, seed: int, repeats: int
 ) -> pd.Series:
@@ -203,14 +218,16 @@ def _permutation_importance(
     rng = np.random.default_rng(seed)
     standardised = model.standardiser.transform(holdout).to_numpy()
     coefficients = model.coefficients.to_numpy()
-    baseline = roc_auc_score(actual, standardised @ coefficients)
+    baseline_scores = standardised @ coefficients
+    baseline = auc(actual, baseline_scores)
     drops = []
     for column in range(standardised.shape[1]):
-        shuffled = standardised.copy()
+        values = standardised[:, column]
         scores = []
         for _ in range(repeats):
-            shuffled[:, column] = rng.permutation(standardised[:, column])
-            scores.append(roc_auc_score(actual, shuffled @ coefficients))
+            # the linear score with this one feature's term swapped for the shuffled values
+            shuffled_scores = baseline_scores + coefficients[column] * (rng.permutation(values) - values)
+            scores.append(auc(actual, shuffled_scores))
         drops.append(baseline - float(np.mean(scores)))
     return pd.Series(drops, index=FEATURE_NAMES)
 
@@ -233,7 +250,7 @@ def key_drivers(rows: pd.DataFrame, outcome: str) -> pd.DataFrame:
         y = rows["is_churned_within_horizon"].astype(bool).to_numpy()
         fitted = LogisticRegression(C=1.0, max_iter=2000).fit(x.to_numpy(), y)
         coefficients = pd.Series(fitted.coef_[0], index=FEATURE_NAMES)
-        fit_quality = roc_auc_score(y, fitted.predict_proba(x.to_numpy())[:, 1])
+        fit_quality = auc(y, fitted.predict_proba(x.to_numpy())[:, 1])
         importance = coefficients.abs() / coefficients.abs().sum()
         y_values = y.astype(float)
         correlations = x.apply(lambda column: _correlation(column.to_numpy(), y_values))
