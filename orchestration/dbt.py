@@ -3,7 +3,9 @@
 import contextlib
 import json
 import os
+import shutil
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,10 @@ cx_dbt_project.prepare_if_dev()
 
 # The venv's own dbt, so that no activated shell is needed.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# What the last successful build leaves beside the build database (build_artifacts_dir): its manifest,
+# holding the SQL each node ran, and dbt's parse cache for this warehouse's settings. The docs site is
+# made from them rather than parsing and compiling every node again.
+BUILD_ARTIFACTS = ("manifest.json", "partial_parse.msgpack")
 
 
 @contextlib.contextmanager
@@ -63,9 +69,12 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     else:
         # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
         _record_lake(paths, lake)
+    # One target folder for both commands: the build reuses the project that freshness parsed (dbt's
+    # parse cache is only valid for the settings it was made with, this warehouse's).
+    target = _target_path(context.run_id)
     with dbt_environment(paths.dbt_env()):
         # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
-        freshness = dbt.cli(["source", "freshness"], raise_on_error=False)
+        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=target)
         freshness.wait()
         # Unit tests check SQL logic on fixed inputs, not the night's data: `make test` runs them
         # (dbt Labs' advice: development and CI only). A flag rather than @dbt_assets(exclude=...),
@@ -74,6 +83,7 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if changed else [])],
             context=context,
             raise_on_error=False,
+            target_path=target,
         )
     yield from build.stream()
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
@@ -97,8 +107,30 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             # locked by another process, a full disk) may pass on a retry.
             allow_retries=not any(t["status"] == "fail" for t in tests),
         )
+    _keep_build_artifacts(target, paths)
     if changed:
         _record_lake(paths, lake)
+
+
+def _target_path(run_id: str) -> Path:
+    """A new folder under dbt's target path, named as dagster-dbt names its own (step, run, unique part)."""
+    base = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return (
+        base if base.is_absolute() else DBT_PROJECT_DIR / base
+    ) / f"cx_dbt_models-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+
+def build_artifacts_dir(paths: Paths) -> Path:
+    return paths.build_db.parent / "dbt"
+
+
+def _keep_build_artifacts(target: Path, paths: Paths) -> None:
+    folder = build_artifacts_dir(paths)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in BUILD_ARTIFACTS:
+        staged = folder / f".{name}.tmp"
+        shutil.copyfile(target / name, staged)
+        os.replace(staged, folder / name)
 
 
 def lake_files(paths: Paths) -> dict[str, str]:
