@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 import sys
-import uuid
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 # What the last successful build leaves beside the build database (build_artifacts_dir): its manifest,
 # holding the SQL each node ran, and dbt's parse cache for this warehouse's settings. The docs site is
 # made from them rather than parsing and compiling every node again.
-BUILD_ARTIFACTS = ("manifest.json", "partial_parse.msgpack")
+PARSE_CACHE = "partial_parse.msgpack"
+BUILD_ARTIFACTS = ("manifest.json", PARSE_CACHE)
 
 
 @contextlib.contextmanager
@@ -69,13 +70,7 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     else:
         # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
         _record_lake(paths, lake)
-    # One target folder for both commands: the build reuses the project that freshness parsed (dbt's
-    # parse cache is only valid for the settings it was made with, this warehouse's).
-    target = _target_path(context.run_id)
     with dbt_environment(paths.dbt_env()):
-        # Freshness is reported, not blocking: a late source shows in ops.source_freshness.
-        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=target)
-        freshness.wait()
         # Unit tests check SQL logic on fixed inputs, not the night's data: `make test` runs them
         # (dbt Labs' advice: development and CI only). A flag rather than @dbt_assets(exclude=...),
         # which dagster-dbt drops when it runs a subset of the assets.
@@ -83,16 +78,20 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if changed else [])],
             context=context,
             raise_on_error=False,
-            target_path=target,
         )
     yield from build.stream()
+    # Freshness is reported, not blocking: a late source shows in ops.source_freshness. It starts from
+    # the build's parse (dbt's parse cache holds only for the settings it was made with, this
+    # warehouse's), in a folder of its own, as it writes a manifest of its own.
+    with dbt_environment(paths.dbt_env()), tempfile.TemporaryDirectory(prefix="dbt-freshness-") as target:
+        parsed = build.target_path / PARSE_CACHE
+        if parsed.exists():
+            shutil.copyfile(parsed, Path(target) / PARSE_CACHE)
+        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=Path(target))
+        freshness.wait()
+        source_freshness = _freshness(context.run_id, freshness)
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
-    save(
-        paths,
-        context.run_id,
-        "dbt",
-        {"dbt_test_results": tests, "source_freshness": _freshness(context.run_id, freshness)},
-    )
+    save(paths, context.run_id, "dbt", {"dbt_test_results": tests, "source_freshness": source_freshness})
     if not build.is_successful():
         failed = [
             f"{t['unique_id']}: {t['status']} {t['message'] or ''}".strip()
@@ -107,17 +106,9 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             # locked by another process, a full disk) may pass on a retry.
             allow_retries=not any(t["status"] == "fail" for t in tests),
         )
-    _keep_build_artifacts(target, paths)
+    _keep_build_artifacts(build.target_path, paths)
     if changed:
         _record_lake(paths, lake)
-
-
-def _target_path(run_id: str) -> Path:
-    """A new folder under dbt's target path, named as dagster-dbt names its own (step, run, unique part)."""
-    base = Path(os.environ.get("DBT_TARGET_PATH", "target"))
-    return (
-        base if base.is_absolute() else DBT_PROJECT_DIR / base
-    ) / f"cx_dbt_models-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
 
 
 def build_artifacts_dir(paths: Paths) -> Path:
