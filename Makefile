@@ -9,6 +9,8 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 DEMO_ARGS ?= --customers 2000 --days 365 --seed 42
 SCALES ?= S
+# Test modules run in parallel, whole: most of a test's time is single-threaded Python (dbt, Dagster).
+TEST_WORKERS ?= 2
 
 .PHONY: demo nightly backfill dev test lint format manifest clean install bench state ci-slim chromium
 
@@ -73,7 +75,7 @@ test: $(MANIFEST) lint chromium
 	  ../$(BIN)/dbt compile --profiles-dir . --target-path $$scratch/target --quiet && \
 	  ../$(BIN)/dbt build --profiles-dir . --target-path $$scratch/target --quiet \
 	    --select +test_type:unit --exclude-resource-type test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Slim CI (docs/adding-a-model.md): `make state` saves the manifest of what is built (run it on main);
 # `make ci-slim` then builds and tests only the models changed since (state:modified+), in a copy of

@@ -28,6 +28,25 @@ PATH_VARS = (
 )
 
 
+# `make test` hands whole modules to its workers in collection order: the longest (a few minutes
+# each, mostly nightly runs in subprocesses) go first, so that no worker is left alone with one at the end.
+LONGEST_FIRST = (
+    "test_publish_safety.py",
+    "test_gates.py",
+    "test_partitions.py",
+    "test_postgres.py",
+    "test_incremental.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the other modules, and the tests within each, keep their order
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # orchestration.dbt loads the manifest when imported; `make test` prepares it, a bare pytest may not have.
     if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
