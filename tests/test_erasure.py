@@ -444,3 +444,25 @@ def test_rewritten_extracts_keep_every_other_byte(warehouse: Paths) -> None:
         {"web.events": dict.fromkeys(LAYERS, 0) | {"extracts": 1}},
         {"support.tickets": dict.fromkeys(LAYERS, 0) | {"extracts": 1}},
     ]
+
+
+# --- the publish's last check: no email address in a served column -----------------------------------
+
+
+def test_publish_refuses_a_served_column_holding_an_email_address() -> None:
+    from orchestration.publish import PrivacyError, check_privacy
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create schema staging")  # not served: may hold addresses
+    con.execute("create table staging.people as select 'ann@example.com' as email")
+    con.execute(
+        "create table marts.comments as select * from (values "
+        "('fine, thanks', '@support on twitter'), ('a@b', 'mail me at Ann.Lee+cx@example.co.uk today')"
+        ") as t(comment_text, note)"
+    )
+    with pytest.raises(PrivacyError, match=r"served columns: marts\.comments\.note$"):
+        check_privacy(con)
+    # An '@' alone (a handle, a fragment) is not an address.
+    con.execute("update marts.comments set note = 'masked'")
+    check_privacy(con)
