@@ -34,8 +34,10 @@ START = date(2024, 1, 1)  # the demo's first day: every scale ends before today,
 SEED = 42
 # DuckDB's limit in every DuckDB process of the bench (the build spills beyond it), so that the whole
 # process tree stays under 4 GiB: the dbt process holds the Python models' frames beside DuckDB's
-# buffers (at 3GB it peaked at 4.2 GiB at scale M), and the job's own process a few hundred MiB.
-MEMORY_LIMIT = "2GB"
+# buffers (at 3GB it peaked at 4.2 GiB at scale M, at 2GB 3.84-4.10 GiB), and the job's own process
+# a few hundred MiB. At M, `dbt build` alone took the same time at 1500MB as at 2GB (233 s and 230 s)
+# and peaked at 2.69 GiB instead of 3.29 GiB, during the churn model.
+MEMORY_LIMIT = "1500MB"
 # The generator holds the whole simulation in memory: about this many bytes per customer-day
 # (measured at 10,000 and 20,000 customers x 730 days), plus a base.
 GENERATOR_BYTES_PER_CUSTOMER_DAY = 175
