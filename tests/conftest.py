@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ingestion.contracts import ENTITIES
+from ingestion.landing import MANIFEST_SUFFIX
 from ingestion.settings import DBT_PROJECT_DIR, Paths
 
 BIN = Path(sys.executable).parent
@@ -32,6 +33,7 @@ PATH_VARS = (
 # each, mostly nightly runs in subprocesses) go first, so that no worker is left alone with one at the end.
 LONGEST_FIRST = (
     "test_publish_safety.py",
+    "test_backfill_from_the_ui.py",
     "test_gates.py",
     "test_partitions.py",
     "test_postgres.py",
@@ -91,6 +93,15 @@ def demo_warehouse(root: Path, demo_args: tuple[str, ...]) -> Iterator[Paths]:
             capture_output=True,
         )
         yield paths
+
+
+def landed_days(paths: Paths) -> set[str]:
+    """Extract dates with a landing manifest, over every entity."""
+    return {
+        m.name.removesuffix(MANIFEST_SUFFIX).rsplit("_", 1)[1]
+        for e in ENTITIES
+        for m in e.folder(paths.lake).glob(f"*{MANIFEST_SUFFIX}")
+    }
 
 
 @pytest.fixture(scope="session")

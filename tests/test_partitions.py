@@ -23,22 +23,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingestion.contracts import ENTITIES
-from ingestion.landing import MANIFEST_SUFFIX
 from ingestion.settings import PROJECT_ROOT, Paths
-from tests.conftest import demo_warehouse
+from tests.conftest import demo_warehouse, landed_days
 
 DEMO_ARGS = ("--customers", "120", "--days", "12", "--seed", "5")
 HELD_BACK = ("2025-01-11", "2025-01-12")
-
-
-def landed_days(paths: Paths) -> set[str]:
-    """Extract dates with a landing manifest, over every entity."""
-    return {
-        m.name.removesuffix(MANIFEST_SUFFIX).rsplit("_", 1)[1]
-        for e in ENTITIES
-        for m in e.folder(paths.lake).glob(f"*{MANIFEST_SUFFIX}")
-    }
 
 
 def serving_fingerprint(paths: Paths) -> tuple[int, int]:
