@@ -51,7 +51,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     # orchestration.dbt loads the manifest when imported; `make test` prepares it, a bare pytest may not have.
-    if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+    # Under pytest-xdist only the controller parses: it configures before it starts the workers.
+    is_worker = hasattr(config, "workerinput")
+    if not is_worker and not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
         subprocess.run([str(BIN / "dbt"), "parse", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
 
 
