@@ -128,6 +128,8 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster]:
     with demo_warehouse(root / "warehouse", DEMO_ARGS) as paths:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CX_")}
         env |= {"CX_WAREHOUSE_DIR": str(paths.root), "DAGSTER_HOME": str(home)}
+        # Made here first: started together on a new home, both would create its tables at once.
+        dg.DagsterInstance.from_config(str(home)).dispose()
         url = f"http://127.0.0.1:{free_port()}"
         workspace = ["-m", "orchestration.definitions"]
         port = url.rsplit(":", 1)[1]
