@@ -130,16 +130,16 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagster]:
         env |= {"CX_WAREHOUSE_DIR": str(paths.root), "DAGSTER_HOME": str(home)}
         # Made here first: started together on a new home, both would create its tables at once.
         dg.DagsterInstance.from_config(str(home)).dispose()
-        url = f"http://127.0.0.1:{free_port()}"
+        port = free_port()
         workspace = ["-m", "orchestration.definitions"]
-        port = url.rsplit(":", 1)[1]
         webserver = start(
-            [str(BIN / "dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", port],
+            [str(BIN / "dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", str(port)],
             env,
             root / "webserver.log",
         )
         daemon = start([str(BIN / "dagster-daemon"), "run", *workspace], env, root / "daemon.log")
         try:
+            url = f"http://127.0.0.1:{port}"
             wait_for_webserver(url, webserver, root / "webserver.log")
             yield Dagster(url, home, paths)
         finally:
