@@ -73,6 +73,8 @@ anchors as (
         {{ arg_max('built.occurred_at', ['built.occurred_at', 'built.web_event_id']) }} as anchor_at,
         {{ arg_max('built.visitor_session_number', ['built.occurred_at', 'built.web_event_id']) }}
             as anchor_session_number,
+        -- event numbers grow in (occurred_at, web_event_id) order, so the anchor's is the largest
+        max(built.visitor_event_number) as anchor_event_number,
         -- a visitor's rows share one customer: another one now means every row changes
         bool_or(built.customer_id is distinct from visitors.customer_id) as has_new_customer
 
@@ -137,7 +139,8 @@ rebuilt_from as (
         first_new_events.first_new_at,
         first_new_events.first_new_event_id,
         anchors.anchor_at,
-        anchors.anchor_session_number
+        anchors.anchor_session_number,
+        anchors.anchor_event_number
 
     from first_new_events
     inner join anchors
@@ -151,7 +154,8 @@ rebuilt_from as (
         null as first_new_at,
         null as first_new_event_id,
         null as anchor_at,
-        0 as anchor_session_number
+        0 as anchor_session_number,
+        0 as anchor_event_number
 
     from whole_visitors
 
@@ -173,9 +177,11 @@ gaps as (
         visitors.customer_id as resolved_customer_id,
         {% if is_incremental() -%}
         rebuilt_from.anchor_session_number as previous_session_number,
+        rebuilt_from.anchor_event_number as previous_event_number,
         {%- set previous_at = 'coalesce(' ~ previous_at ~ ', rebuilt_from.anchor_at)' %}
         {% else -%}
         0 as previous_session_number,
+        0 as previous_event_number,
         {% endif -%}
         coalesce(
             {{ epoch_seconds('events.occurred_at - ' ~ previous_at) }} > {{ var('session_gap_minutes') }} * 60,
@@ -202,13 +208,15 @@ numbered as (
 
     select
         *,
-        previous_session_number + sum(is_session_start::integer) over (
-            partition by visitor_id
-            order by occurred_at, web_event_id
-            rows between unbounded preceding and current row
-        ) as visitor_session_number
+        previous_session_number + sum(is_session_start::integer) over visitor_order as visitor_session_number,
+        previous_event_number + row_number() over visitor_order as visitor_event_number
 
     from gaps
+    window visitor_order as (
+        partition by visitor_id
+        order by occurred_at, web_event_id
+        rows between unbounded preceding and current row
+    )
 
 ),
 
@@ -219,6 +227,7 @@ final as (
         visitor_id || '-' || lpad(visitor_session_number::varchar, 5, '0') as session_id,
         visitor_id,
         visitor_session_number,
+        visitor_event_number,
         resolved_customer_id as customer_id,
         customer_id as event_customer_id,
         is_session_start,

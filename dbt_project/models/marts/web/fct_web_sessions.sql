@@ -96,7 +96,7 @@ identifications as (
     -- the event that resolved the visitor to its customer (as int_visitors_resolved picks it)
     select
         visitor_id,
-        {{ arg_min('_loaded_at', ['occurred_at', 'web_event_id'], where='event_customer_id is not null') }}
+        {{ arg_min('_loaded_at', 'visitor_event_number', where='event_customer_id is not null') }}
             as identified_loaded_at
 
     from visitor_events
@@ -115,13 +115,13 @@ sessions as (
         max(occurred_at) as ended_at,
         count(*) as events,
         count(*) filter (where event_name = 'page_view') as page_views,
-        {{ arg_min('page_path', ['occurred_at', 'web_event_id'], where="event_name = 'page_view'") }}
+        {{ arg_min('page_path', 'visitor_event_number', where="event_name = 'page_view'") }}
             as landing_page_path,
-        {{ arg_min('referrer', ['occurred_at', 'web_event_id']) }} as referrer,
-        {{ arg_min('utm_source', ['occurred_at', 'web_event_id']) }} as utm_source,
-        {{ arg_min('utm_medium', ['occurred_at', 'web_event_id']) }} as utm_medium,
-        {{ arg_min('utm_campaign', ['occurred_at', 'web_event_id']) }} as utm_campaign,
-        {{ arg_min('device', ['occurred_at', 'web_event_id']) }} as device,
+        {{ arg_min('referrer', 'visitor_event_number') }} as referrer,
+        {{ arg_min('utm_source', 'visitor_event_number') }} as utm_source,
+        {{ arg_min('utm_medium', 'visitor_event_number') }} as utm_medium,
+        {{ arg_min('utm_campaign', 'visitor_event_number') }} as utm_campaign,
+        {{ arg_min('device', 'visitor_event_number') }} as device,
         bool_or(event_customer_id is not null) as is_logged_in,
         bool_or(event_name = 'sign_up') as has_sign_up,
         bool_or(event_name = 'add_to_cart') as has_add_to_cart,
