@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,20 @@ def dbt_environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def scratch_target(prefix: str, artifacts: Path, names: Sequence[str]) -> Iterator[tuple[Path, bool]]:
+    """A throwaway dbt target folder, seeded with copies of the files `names` from `artifacts` when all of
+    them are there; yields the folder and whether it was seeded. dbt writes into its target folder (a
+    manifest of its own), so a step that starts from a build's artifacts works on copies of them."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        target = Path(folder)
+        seeded = all((artifacts / name).exists() for name in names)
+        if seeded:
+            for name in names:
+                shutil.copyfile(artifacts / name, target / name)
+        yield target, seeded
+
+
 class Translator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         # Group by layer folder: staging, intermediate, marts.
@@ -88,11 +102,11 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     # Freshness is reported, not blocking: a late source shows in ops.source_freshness. It starts from
     # the build's parse (dbt's parse cache holds only for the settings it was made with, this
     # warehouse's), in a folder of its own, as it writes a manifest of its own.
-    with dbt_environment(paths.dbt_env()), tempfile.TemporaryDirectory(prefix="dbt-freshness-") as target:
-        parsed = build.target_path / PARSE_CACHE
-        if parsed.exists():
-            shutil.copyfile(parsed, Path(target) / PARSE_CACHE)
-        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=Path(target))
+    with (
+        dbt_environment(paths.dbt_env()),
+        scratch_target("dbt-freshness-", build.target_path, [PARSE_CACHE]) as (target, _),
+    ):
+        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=target)
         freshness.wait()
         source_freshness = _freshness(context.run_id, freshness)
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))

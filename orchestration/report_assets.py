@@ -3,8 +3,6 @@
 Both come after the publish, so they show what BI tools read; neither needs a server to open.
 """
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from ingestion.settings import Paths
 from orchestration.cx_report import write_atomically, write_report
-from orchestration.dbt import BUILD_ARTIFACTS, build_artifacts_dir, dbt_environment
+from orchestration.dbt import BUILD_ARTIFACTS, build_artifacts_dir, dbt_environment, scratch_target
 from orchestration.publish import serving_database
 
 # Under the warehouse root (CX_WAREHOUSE_DIR).
@@ -46,17 +44,17 @@ def cx_report() -> dg.MaterializeResult:
 def dbt_docs_site(dbt: DbtCliResource) -> dg.MaterializeResult:
     paths = Paths.from_env()
     page = paths.root / DOCS_PAGE
-    built = build_artifacts_dir(paths)
     # A throwaway target folder: the page is all that is kept.
-    with tempfile.TemporaryDirectory(prefix="dbt-docs-") as target, dbt_environment(paths.dbt_env()):
+    with (
+        scratch_target("dbt-docs-", build_artifacts_dir(paths), BUILD_ARTIFACTS) as (target, seeded),
+        dbt_environment(paths.dbt_env()),
+    ):
         command = ["docs", "generate", "--static"]
-        if all((built / name).exists() for name in BUILD_ARTIFACTS):
-            for name in BUILD_ARTIFACTS:
-                shutil.copyfile(built / name, Path(target) / name)
+        if seeded:
             # The page takes the manifest found in the target folder: the build's, compiled already
             # (--no-compile), and not replaced by a freshly parsed one (--no-write-json). Compiling every
             # node again took 8 of the step's 11 seconds on the demo night.
             command += ["--no-compile", "--no-write-json"]
-        dbt.cli(command, target_path=Path(target)).wait()
-        write_atomically(page, (Path(target) / "static_index.html").read_text(encoding="utf-8"))
+        dbt.cli(command, target_path=target).wait()
+        write_atomically(page, (target / "static_index.html").read_text(encoding="utf-8"))
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})

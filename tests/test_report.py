@@ -116,6 +116,38 @@ def test_the_nightly_writes_the_report_and_the_docs_site(
     assert f"read_parquet('{paths.lake}/crm/customers/*.parquet'" in staged
 
 
+def test_the_docs_site_compiles_anew_without_the_builds_artifacts(
+    demo_night: tuple[Paths, dg.ExecuteInProcessResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warehouse built before the build kept its manifest (or one whose artifacts were lost) still gets
+    its docs site: dbt compiles every node itself, against this warehouse's lake."""
+    from orchestration.dbt import build_artifacts_dir
+    from orchestration.definitions import defs
+    from orchestration.report_assets import dbt_docs_site
+
+    paths, result = demo_night
+    assert result.success
+    copy = Paths.from_env(tmp_path / "warehouse")
+    shutil.copytree(paths.root, copy.root, ignore=shutil.ignore_patterns("site"))
+    shutil.rmtree(build_artifacts_dir(copy))
+    monkeypatch.setenv("CX_WAREHOUSE_DIR", str(copy.root))
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialized = dg.materialize(
+            [dbt_docs_site], resources={"dbt": defs.resources["dbt"]}, instance=instance
+        )
+    assert materialized.success
+
+    docs = (copy.root / DOCS_PAGE).read_text(encoding="utf-8")
+    manifest, _ = json.JSONDecoder().raw_decode(docs, docs.index("{manifest:{") + len("{manifest:"))
+    built = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "test")]
+    assert len(built) > 400 and all(n["compiled"] and n["compiled_code"] for n in built)
+    # Compiled here, not the night's build: its sources read the copy's lake.
+    staged = manifest["nodes"]["model.cx_warehouse.stg_crm__customers"]["compiled_code"]
+    assert f"read_parquet('{copy.lake}/crm/customers/*.parquet'" in staged
+    catalog, _ = json.JSONDecoder().raw_decode(docs, docs.index(",catalog:{") + len(",catalog:"))
+    assert "model.cx_warehouse.mart_cx_scores" in catalog["nodes"]
+
+
 @pytest.mark.parametrize("survey_type", ["NPS", "CSAT", "CES"])
 def test_score_trends_show_the_marts_scores_and_responses(
     report: Path, demo_db: duckdb.DuckDBPyConnection, survey_type: str
