@@ -69,30 +69,33 @@
     The `value` of the row with the smallest (arg_min) or largest (arg_max) `order_by`, an aggregate;
     `order_by` is one expression or a list of them (compared in order, the first deciding). Rows
     where `value` (or a single `order_by`) is null are skipped, like DuckDB's arg_min/arg_max, and
-    so are rows failing the optional `where` condition (an aggregate FILTER). Ties on `order_by` pick any of the rows: make
-    it unique when the choice matters.
+    so are rows failing the optional `where` condition (an aggregate FILTER); with `keep_nulls` a
+    null `value` counts (null when that row wins, like DuckDB's arg_min_null). Ties on `order_by`
+    pick any of the rows: make it unique when the choice matters. On DuckDB, keep `order_by` one
+    number or time over many groups: a state's strings (a key of several columns, as a sort key,
+    or a string over 12 bytes) are held in memory DuckDB cannot spill (docs/incremental.md).
 -#}
-{% macro arg_min(value, order_by, where=none) -%}
-    {{ return(adapter.dispatch('arg_min_max', 'cx_warehouse')('min', value, order_by, where)) }}
+{% macro arg_min(value, order_by, where=none, keep_nulls=false) -%}
+    {{ return(adapter.dispatch('arg_min_max', 'cx_warehouse')('min', value, order_by, where, keep_nulls)) }}
 {%- endmacro %}
 
-{% macro arg_max(value, order_by, where=none) -%}
-    {{ return(adapter.dispatch('arg_min_max', 'cx_warehouse')('max', value, order_by, where)) }}
+{% macro arg_max(value, order_by, where=none, keep_nulls=false) -%}
+    {{ return(adapter.dispatch('arg_min_max', 'cx_warehouse')('max', value, order_by, where, keep_nulls)) }}
 {%- endmacro %}
 
-{% macro default__arg_min_max(kind, value, order_by, where) -%}
+{% macro default__arg_min_max(kind, value, order_by, where, keep_nulls) -%}
     {%- set keys = [order_by] if order_by is string else order_by -%}
     {%- set direction = '' if kind == 'min' else ' desc nulls last' -%}
     (array_agg({{ value }} order by
         {%- for key in keys %} {{ key }}{{ direction }}{{ ',' if not loop.last }}{% endfor %})
-        filter (where {{ value }} is not null
+        filter (where {{ 'true' if keep_nulls else value ~ ' is not null' }}
             {%- if keys | length == 1 %} and {{ keys[0] }} is not null{% endif %}
             {%- if where %} and ({{ where }}){% endif %}))[1]
 {%- endmacro %}
 
-{% macro duckdb__arg_min_max(kind, value, order_by, where) -%}
+{% macro duckdb__arg_min_max(kind, value, order_by, where, keep_nulls) -%}
     {%- set keys = [order_by] if order_by is string else order_by -%}
-    arg_{{ kind }}({{ value }}, {% if keys | length > 1 %}({{ keys | join(', ') }}){% else %}{{ keys[0] }}{% endif %})
+    arg_{{ kind }}{{ '_null' if keep_nulls }}({{ value }}, {% if keys | length > 1 %}({{ keys | join(', ') }}){% else %}{{ keys[0] }}{% endif %})
     {%- if where %} filter (where {{ where }}){% endif %}
 {%- endmacro %}
 

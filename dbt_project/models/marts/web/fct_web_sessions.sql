@@ -117,11 +117,12 @@ sessions as (
         count(*) filter (where event_name = 'page_view') as page_views,
         {{ arg_min('page_path', 'visitor_event_number', where="event_name = 'page_view'") }}
             as landing_page_path,
-        {{ arg_min('referrer', 'visitor_event_number') }} as referrer,
-        {{ arg_min('utm_source', 'visitor_event_number') }} as utm_source,
-        {{ arg_min('utm_medium', 'visitor_event_number') }} as utm_medium,
-        {{ arg_min('utm_campaign', 'visitor_event_number') }} as utm_campaign,
-        {{ arg_min('device', 'visitor_event_number') }} as device,
+        -- the landing hit's, null included: a later hit's tags do not make the session's source
+        {{ arg_min('referrer', 'visitor_event_number', keep_nulls=true) }} as referrer,
+        {{ arg_min('utm_source', 'visitor_event_number', keep_nulls=true) }} as utm_source,
+        {{ arg_min('utm_medium', 'visitor_event_number', keep_nulls=true) }} as utm_medium,
+        {{ arg_min('utm_campaign', 'visitor_event_number', keep_nulls=true) }} as utm_campaign,
+        {{ arg_min('device', 'visitor_event_number', keep_nulls=true) }} as device,
         bool_or(event_customer_id is not null) as is_logged_in,
         bool_or(event_name = 'sign_up') as has_sign_up,
         bool_or(event_name = 'add_to_cart') as has_add_to_cart,
