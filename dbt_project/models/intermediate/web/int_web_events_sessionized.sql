@@ -70,10 +70,10 @@ anchors as (
     -- the last event built before the visitor's first new one: the new events continue from it
     select
         built.visitor_id,
-        {{ arg_max('built.occurred_at', ['built.occurred_at', 'built.web_event_id']) }} as anchor_at,
-        {{ arg_max('built.visitor_session_number', ['built.occurred_at', 'built.web_event_id']) }}
-            as anchor_session_number,
-        -- event numbers grow in (occurred_at, web_event_id) order, so the anchor's is the largest
+        -- time, session and event numbers all grow in (occurred_at, web_event_id) order, so the
+        -- anchor's are the largest
+        max(built.occurred_at) as anchor_at,
+        max(built.visitor_session_number) as anchor_session_number,
         max(built.visitor_event_number) as anchor_event_number,
         -- a visitor's rows share one customer: another one now means every row changes
         bool_or(built.customer_id is distinct from visitors.customer_id) as has_new_customer
