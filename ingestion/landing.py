@@ -234,9 +234,14 @@ def _split(
 
 def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    con.execute(f"copy ({query}) to {_sql_string(str(tmp))} (format parquet, compression zstd)")
-    os.replace(tmp, target)
+    # A staging name of this process's own: the land steps of one run, in processes of their own, all
+    # write the lake's schema files (ensure_schema_files), and DuckDB locks the file it copies to.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        con.execute(f"copy ({query}) to {_sql_string(str(tmp))} (format parquet, compression zstd)")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing
 import os
 import shutil
+import time
 import weakref
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -243,3 +246,27 @@ def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
     gc.collect()
     assert len(validated) == len(runs)
     assert all(frame() is None for frame in validated)
+
+
+def _ensure_schema_files_when(lake_root: str, start: float) -> None:
+    # In a process of its own, as each land_<source> step runs under Dagster's multiprocess executor.
+    time.sleep(max(0.0, start - time.time()))
+    landing.ensure_schema_files(Paths.from_env(lake_root))
+
+
+def test_land_steps_running_at_once_write_the_schema_files_without_clashing(tmp_path: Path) -> None:
+    # Every land step first writes the schema file of every entity, so the steps of one run race to
+    # write the same files on a new lake; each must succeed and leave whole files.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
+        for attempt in range(3):
+            root = tmp_path / f"attempt_{attempt}"
+            # All four processes waiting (the first attempt imports first) so that they write together.
+            start = time.time() + (3 if attempt == 0 else 0.3)
+            for future in [pool.submit(_ensure_schema_files_when, str(root), start) for _ in range(4)]:
+                future.result(timeout=60)
+            paths = Paths.from_env(root)
+            for entity in BY_NAME.values():
+                schema_file = entity.folder(paths.lake) / landing.SCHEMA_FILE
+                assert duckdb.sql(f"select count(*) from '{schema_file}'").fetchone() == (0,)
+            assert [p.name for p in paths.lake.rglob("*.tmp")] == []
