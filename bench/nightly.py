@@ -18,6 +18,8 @@ import duckdb
 
 from bench.dbt_timing import dbt_timing
 from bench.memory import Measured, run_measured
+from ingestion.settings import Paths
+from orchestration.dbt import last_build_record
 
 DBT_STEP = "cx_dbt_models"
 PUBLISH_STEP = "serving_database"
@@ -102,14 +104,12 @@ def _rows_landed(serving_db: Path, run_id: str) -> dict[str, int]:
         )
 
 
-def _dbt_build(target_path: Path, run_id: str) -> dict:
-    """dbt's own account of the run's `dbt build` (dagster-dbt names its target folder after the run)."""
-    found = sorted(
-        target_path.glob(f"{DBT_STEP}-{run_id[:7]}-*/run_results.json"), key=lambda p: p.stat().st_mtime
-    )
-    if not found:
+def _dbt_build(warehouse: Path) -> dict:
+    """dbt's own account of the night's `dbt build`: its run results, kept beside the build database."""
+    run_results = last_build_record(Paths.from_env(warehouse)) / "run_results.json"
+    if not run_results.exists():
         return {}
-    return {"seconds": json.loads(found[-1].read_text())["elapsed_time"], **dbt_timing(found[-1])}
+    return {"seconds": json.loads(run_results.read_text())["elapsed_time"], **dbt_timing(run_results)}
 
 
 def run_night(env: dict[str, str], serving_db: Path, dagster_home: Path, log: Path) -> dict:
@@ -127,7 +127,7 @@ def run_night(env: dict[str, str], serving_db: Path, dagster_home: Path, log: Pa
         windows[stage_of(step.key)].append((step.start, step.end))
     seconds["landing"] -= run.gate_seconds
     rows = _rows_landed(serving_db, run.run_id)
-    dbt_build = _dbt_build(Path(env["DBT_TARGET_PATH"]), run.run_id)
+    dbt_build = _dbt_build(Path(env["CX_WAREHOUSE_DIR"]))
     sampler = measured.sampler
     return {
         "run_id": run.run_id,

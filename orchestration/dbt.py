@@ -27,6 +27,10 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 # made from them rather than parsing and compiling every node again.
 PARSE_CACHE = "partial_parse.msgpack"
 BUILD_ARTIFACTS = ("manifest.json", PARSE_CACHE)
+# What the last build did, kept whether it passed or not in `last_build/` beside them: what ran, with
+# timings and test failures, and dbt's debug log, which rolls over into dbt.log.1... every 10 MB (the
+# build's own target folder is thrown away after the run).
+BUILD_RECORD = ("run_results.json", "dbt.log*")
 # A run of some of the models (a backfill's daemon requests them as their parents land, or one chosen
 # in the UI) runs only the tests whose every model it builds. dbt's default (eager) also runs a test
 # that reads a model outside the run, against that model's last build or, on a new warehouse, no
@@ -89,26 +93,40 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
     else:
         # Recorded before the build: should it fail half-way, its models may already hold these files' rows.
         _record_lake(paths, lake)
+    # The build runs in a target folder of its own, not one more `dbt_project/target/<id>/` per run,
+    # seeded with this warehouse's parse cache from the last build: dbt's cache holds only for the
+    # settings it was made with (the profile reads this warehouse's paths), so the project's own
+    # cache would mean a full parse every night.
+    with scratch_target("dbt-build-", build_artifacts_dir(paths), [PARSE_CACHE]) as (target, _):
+        yield from _build(context, dbt, paths, target, full_refresh=bool(changed))
+    if changed:
+        _record_lake(paths, lake)
+
+
+def _build(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: Paths, target: Path, full_refresh: bool
+) -> Iterator[Any]:
     with dbt_environment({**paths.dbt_env(), **SUBSET_TESTS}):
         # Unit tests check SQL logic on fixed inputs, not the night's data: `make test` runs them
         # (dbt Labs' advice: development and CI only). A flag rather than @dbt_assets(exclude=...),
         # which dagster-dbt drops when it runs a subset of the assets.
         build = dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if changed else [])],
+            ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
             context=context,
             raise_on_error=False,
+            target_path=target,
         )
     yield from build.stream()
     # Freshness is reported, not blocking: a late source shows in ops.source_freshness. It starts from
-    # the build's parse (dbt's parse cache holds only for the settings it was made with, this
-    # warehouse's), in a folder of its own, as it writes a manifest of its own.
+    # the build's parse, in a folder of its own, as it writes a manifest of its own.
     with (
         dbt_environment(paths.dbt_env()),
-        scratch_target("dbt-freshness-", build.target_path, [PARSE_CACHE]) as (target, _),
+        scratch_target("dbt-freshness-", build.target_path, [PARSE_CACHE]) as (freshness_target, _),
     ):
-        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=target)
+        freshness = dbt.cli(["source", "freshness"], raise_on_error=False, target_path=freshness_target)
         freshness.wait()
         source_freshness = _freshness(context.run_id, freshness)
+    _keep_build_record(build.target_path, paths)
     tests = _test_results(context.run_id, build.get_artifact("run_results.json"))
     save(paths, context.run_id, "dbt", {"dbt_test_results": tests, "source_freshness": source_freshness})
     if not build.is_successful():
@@ -125,19 +143,33 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Ite
             # locked by another process, a full disk) may pass on a retry.
             allow_retries=not any(t["status"] == "fail" for t in tests),
         )
-    _keep_build_artifacts(build.target_path, paths)
-    if changed:
-        _record_lake(paths, lake)
+    _keep_build_artifacts(build.target_path, paths, BUILD_ARTIFACTS)
 
 
 def build_artifacts_dir(paths: Paths) -> Path:
     return paths.build_db.parent / "dbt"
 
 
-def _keep_build_artifacts(target: Path, paths: Paths) -> None:
+def last_build_record(paths: Paths) -> Path:
+    return build_artifacts_dir(paths) / "last_build"
+
+
+def _keep_build_record(target: Path, paths: Paths) -> None:
+    record = last_build_record(paths)
+    staged = record.with_name(f".{record.name}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for pattern in BUILD_RECORD:
+        for file in target.glob(pattern):
+            shutil.copyfile(file, staged / file.name)
+    shutil.rmtree(record, ignore_errors=True)
+    staged.rename(record)
+
+
+def _keep_build_artifacts(target: Path, paths: Paths, names: Sequence[str]) -> None:
     folder = build_artifacts_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in BUILD_ARTIFACTS:
+    for name in names:
         staged = folder / f".{name}.tmp"
         shutil.copyfile(target / name, staged)
         os.replace(staged, folder / name)

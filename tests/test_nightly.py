@@ -16,6 +16,7 @@ import pytest
 
 from ingestion.contracts import ENTITIES, Entity
 from ingestion.settings import DBT_PROJECT_DIR, Paths
+from orchestration.dbt import last_build_record
 from tests.conftest import run_nightly
 
 # Entities that send a new version of a record when it changes; staging keeps one row per key.
@@ -76,9 +77,8 @@ def test_the_nightly_build_leaves_the_unit_tests_to_make_test(
     demo_night: tuple[Paths, dg.ExecuteInProcessResult],
 ) -> None:
     # Unit tests check SQL logic on fixed inputs, not the night's data; `make test` runs them.
-    _, result = demo_night
-    # dagster-dbt gives each invocation its own target folder, named after the op and the run.
-    (build,) = (DBT_PROJECT_DIR / "target").glob(f"cx_dbt_models-{result.run_id[:7]}-*/run_results.json")
+    paths, _ = demo_night
+    build = last_build_record(paths) / "run_results.json"
     kinds = {r["unique_id"].split(".")[0] for r in json.loads(build.read_text())["results"]}
     # dbt build also lists the exposures (no work to do); what matters is that no unit test ran
     assert "unit_test" not in kinds
@@ -120,6 +120,14 @@ def test_a_second_night_on_the_same_files_changes_nothing(
     variables = {name: os.environ.get(name) for name in paths.dbt_env()}
     again = run_nightly()
     assert again.success
+    # The build ran in a scratch target folder, not one more folder per run in the project's target/
+    # (dagster-dbt's default, named after the step and the run).
+    assert not list((DBT_PROJECT_DIR / "target").glob(f"cx_dbt_models-{again.run_id[:7]}-*"))
+    # Seeded with the first night's parse cache (made with this warehouse's settings): dbt parsed no file
+    # again. The kept log is this run's alone: each build logs into its own scratch folder.
+    dbt_log = "".join(f.read_text() for f in last_build_record(paths).glob("dbt.log*"))
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 0 files changed" in dbt_log
+    assert "Unable to do partial parsing" not in dbt_log
     # the paths handed to dbt do not outlive the run: a later run in this process must not inherit them
     assert {name: os.environ.get(name) for name in paths.dbt_env()} == variables
     assert staging_counts(paths.build_db) == before
