@@ -62,7 +62,9 @@ changed_months as (
 
 {% endif -%}
 
-session_facts as (
+-- not materialized: read twice too (the months a night recomputes, and the whole history), and the
+-- copy of every session cost the M night about 2 s
+session_facts as not materialized (
 
     select
         started_at::date as session_date,
