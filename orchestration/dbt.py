@@ -143,7 +143,7 @@ def _build(
             # locked by another process, a full disk) may pass on a retry.
             allow_retries=not any(t["status"] == "fail" for t in tests),
         )
-    _keep_build_artifacts(build.target_path, paths, BUILD_ARTIFACTS)
+    _keep_build_artifacts(build.target_path, paths)
 
 
 def build_artifacts_dir(paths: Paths) -> Path:
@@ -166,10 +166,10 @@ def _keep_build_record(target: Path, paths: Paths) -> None:
     staged.rename(record)
 
 
-def _keep_build_artifacts(target: Path, paths: Paths, names: Sequence[str]) -> None:
+def _keep_build_artifacts(target: Path, paths: Paths) -> None:
     folder = build_artifacts_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
+    for name in BUILD_ARTIFACTS:
         staged = folder / f".{name}.tmp"
         shutil.copyfile(target / name, staged)
         os.replace(staged, folder / name)
