@@ -199,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--note", default="", help="a remark recorded with the run")
     args = parser.parse_args(argv)
+    # The bench's warehouses lay out their folders by default under each scale's folder, in its own
+    # processes (`_env`) and in this one, which reads what they wrote (`Paths.from_env`): the
+    # caller's CX_* paths apply to neither.
+    for name in [k for k in os.environ if k.startswith("CX_")]:
+        del os.environ[name]
     run: dict = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _git("rev-parse", "--short", "HEAD"),
