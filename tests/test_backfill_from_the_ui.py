@@ -198,6 +198,10 @@ def test_a_range_chosen_in_the_ui_lands_those_days_and_publishes_them(dagster_de
         assert instance.get_materialized_partitions(dg.AssetKey(["crm", "orders"])) == set(days)
         published = instance.get_latest_materialization_event(dg.AssetKey(["serving_database"]))
         assert published is not None and published.run_id in {r["runId"] for r in runs}
+        # Each run ran its steps in its own process (the in-process executor), not a process per step.
+        for run in runs:
+            assert instance.all_logs(run["runId"], of_type=dg.DagsterEventType.STEP_START)
+            assert not instance.all_logs(run["runId"], of_type=dg.DagsterEventType.STEP_WORKER_STARTING)
 
 
 def test_a_run_of_some_dbt_models_tests_only_what_it_builds(warehouse: Paths) -> None:

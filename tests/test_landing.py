@@ -249,14 +249,15 @@ def test_gate_batches_are_capped_by_rows_and_land_the_same_rows(
 
 
 def _ensure_schema_files_when(lake_root: str, start: float) -> None:
-    # In a process of its own, as each land_<source> step runs under Dagster's multiprocess executor.
+    # In a process of its own: landing may run in several processes at once (a deployment that gives
+    # the job Dagster's multiprocess executor runs the land steps so).
     time.sleep(max(0.0, start - time.time()))
     landing.ensure_schema_files(Paths.from_env(lake_root))
 
 
 def test_land_steps_running_at_once_write_the_schema_files_without_clashing(tmp_path: Path) -> None:
-    # Every land step first writes the schema file of every entity, so the steps of one run race to
-    # write the same files on a new lake; each must succeed and leave whole files.
+    # Every land step first writes the schema file of every entity, so land steps running at once race
+    # to write the same files on a new lake; each must succeed and leave whole files.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
         for attempt in range(3):
