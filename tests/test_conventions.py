@@ -17,6 +17,10 @@ from ingestion.settings import DBT_PROJECT_DIR, Paths
 
 PROJECT = "cx_warehouse"
 MART_PREFIXES = ("fct_", "dim_", "mart_")
+# `not in (select ...)` keeps no row at all once the subquery holds a null, and PostgreSQL hashes the
+# subquery only while it fits in work_mem, then runs it again for every row: at scale M that kept
+# int_active_periods_derived running for over 13 minutes (bench/results.md). `not exists` has neither problem.
+NOT_IN_SUBQUERY = re.compile(r"\bnot\s+in\s*\(\s*select\b", re.IGNORECASE)
 
 
 def load_manifest() -> dict:
@@ -71,6 +75,19 @@ def naming_violations(model: dict) -> list[str]:
     if layer not in ("staging", "intermediate", "marts"):
         found.append(f"{name}: models live under staging/, intermediate/ or marts/")
     return found
+
+
+def sql_violations(model: dict) -> list[str]:
+    hooks = [
+        hook["sql"] for key in ("pre-hook", "post-hook") for hook in model.get("config", {}).get(key, [])
+    ]
+    if any(NOT_IN_SUBQUERY.search(code) for code in [model["raw_code"], *hooks]):
+        return [f"{model['name']}: filter with not exists, not `not in (select ...)`"]
+    return []
+
+
+def test_no_model_filters_with_not_in_a_subquery(manifest: dict) -> None:
+    assert_none([v for model in models(manifest) for v in sql_violations(model)])
 
 
 def test_models_are_named_and_placed_for_their_layer(manifest: dict) -> None:
@@ -186,6 +203,13 @@ def test_a_violation_names_the_model_and_the_rule() -> None:
     assert naming_violations(mart_from_source) == [
         "customer_report: only staging models select from source()",
         "customer_report: a mart is named fct_, dim_ or mart_<...>",
+    ]
+    one_off_buyers = {
+        "name": "int_one_off_buyers_derived",
+        "raw_code": "select * from orders\nwhere customer_id NOT IN (\n    select customer_id from subscriptions\n)",
+    }
+    assert sql_violations(one_off_buyers) == [
+        "int_one_off_buyers_derived: filter with not exists, not `not in (select ...)`"
     ]
 
 

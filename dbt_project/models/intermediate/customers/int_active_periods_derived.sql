@@ -62,8 +62,9 @@ one_off_stretches as (
 
     from orders
     where order_type = 'one_off'
-        and customer_id not in (
-            select customer_id from subscription_events
+        and not exists (
+            select 1 from subscription_events
+            where subscription_events.customer_id = orders.customer_id
         )
 
 ),

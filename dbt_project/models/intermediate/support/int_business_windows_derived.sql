@@ -88,7 +88,10 @@ local_windows as (
     from local_dates
     inner join business_hours
         on {{ day_name('local_dates.local_date') }} = business_hours.weekday
-    where local_dates.local_date not in (select holiday_date from holidays)
+    where not exists (
+        select 1 from holidays
+        where holidays.holiday_date = local_dates.local_date
+    )
 
 ),
 

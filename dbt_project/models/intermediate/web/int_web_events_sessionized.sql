@@ -145,7 +145,10 @@ rebuilt_from as (
     from first_new_events
     inner join anchors
         on first_new_events.visitor_id = anchors.visitor_id
-    where first_new_events.visitor_id not in (select visitor_id from whole_visitors)
+    where not exists (
+        select 1 from whole_visitors
+        where whole_visitors.visitor_id = first_new_events.visitor_id
+    )
 
     union all
 

@@ -15,8 +15,11 @@
         on_schema_change='fail',
         post_hook="""
             {% if is_incremental() %}
-            delete from {{ this }}
-            where visitor_id not in (select visitor_id from {{ ref('int_web_events_sessionized') }})
+            delete from {{ this }} as built
+            where not exists (
+                select 1 from {{ ref('int_web_events_sessionized') }} as events
+                where events.visitor_id = built.visitor_id
+            )
             {% endif %}
         """,
     )
