@@ -75,6 +75,7 @@ class Measured:
     returncode: int
     started_at: float
     sampler: Sampler
+    timed_out: bool = False
 
 
 def run_measured(
@@ -83,16 +84,35 @@ def run_measured(
     log: Path,
     cwd: Path | None = None,
     also_watch: Iterable[int] = (),
+    timeout: float | None = None,
 ) -> Measured:
     """Run a command to completion with its output in `log`; time it and sample its tree's memory.
 
-    `also_watch` adds processes outside the tree (a database server the command talks to).
+    `also_watch` adds processes outside the tree (a database server the command talks to). After
+    `timeout` seconds the command and its descendants are killed (`timed_out`).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         started_at, started = time.time(), time.perf_counter()
         process = subprocess.Popen(command, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        timed_out = False
         with Sampler([process.pid, *also_watch]) as sampler:
-            returncode = process.wait()
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_tree(process.pid)
+                returncode = process.wait()
         seconds = time.perf_counter() - started
-    return Measured(seconds, sampler.peak(), returncode, started_at, sampler)
+    return Measured(seconds, sampler.peak(), returncode, started_at, sampler, timed_out)
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        root = psutil.Process(pid)
+        processes = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
