@@ -11,7 +11,7 @@ from bench.memory import run_measured
 from bench.peer import unfinished_nodes
 
 ESC = "\x1b"
-# Lines as dbt 1.11 prints them (colours included), from the PostgreSQL peer at scale M stopped by hand.
+# Lines in the form dbt 1.11 prints them (colours included), as in the PostgreSQL peer's output at scale M.
 DBT_OUTPUT = f"""\
 {ESC}[0m08:54:28  206 of 413 START sql table model intermediate.int_active_periods_derived ........ [RUN]
 {ESC}[0m08:56:09  254 of 413 START unit_test fct_support_tickets::fct_support_tickets_counts_business_minutes  [RUN]

@@ -19,7 +19,7 @@ PROJECT = "cx_warehouse"
 MART_PREFIXES = ("fct_", "dim_", "mart_")
 # `not in (select ...)` keeps no row at all once the subquery holds a null, and PostgreSQL hashes the
 # subquery only while it fits in work_mem, then runs it again for every row: at scale M that kept
-# int_active_periods_derived running for over 13 minutes (bench/results.md). `not exists` has neither problem.
+# int_active_periods_derived running for over 13 minutes (docs/portability.md). `not exists` has neither problem.
 NOT_IN_SUBQUERY = re.compile(r"\bnot\s+in\s*\(\s*select\b", re.IGNORECASE)
 
 
