@@ -234,8 +234,9 @@ def _split(
 
 def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A staging name of this process's own: the land steps of one run, in processes of their own, all
-    # write the lake's schema files (ensure_schema_files), and DuckDB locks the file it copies to.
+    # A staging name of this process's own: processes landing at once (land steps under Dagster's
+    # multiprocess executor, if a deployment chooses it) all write the lake's schema files
+    # (ensure_schema_files), and DuckDB locks the file it copies to.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         con.execute(f"copy ({query}) to {_sql_string(str(tmp))} (format parquet, compression zstd)")
