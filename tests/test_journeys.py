@@ -147,43 +147,19 @@ def test_every_active_customer_is_scored_once(demo_db: duckdb.DuckDBPyConnection
 def test_churn_model_is_evaluated_on_a_later_holdout(demo_db: duckdb.DuckDBPyConnection) -> None:
     summary = dict(
         demo_db.execute(
-            "select item, value from marts.mart_churn_model_evaluation where row_type = 'summary'"
+            "select item, value from marts.mart_churn_model where row_type = 'summary'"
         ).fetchall()
     )
     # the training horizon (3 spans of 30 days) ends before the earliest holdout snapshot
     assert summary["training_snapshot_min"] >= summary["holdout_snapshot_max"] + 3
     assert summary["holdout_auc"] > 0.62
     deciles = demo_db.execute(
-        "select n, mean_predicted, observed_rate from marts.mart_churn_model_evaluation "
+        "select n, mean_predicted, observed_rate from marts.mart_churn_model "
         "where row_type = 'calibration' order by item"
     ).fetchall()
     assert len(deciles) == 10
     assert sum(n for n, _, _ in deciles) == summary["holdout_rows"]
     assert deciles[-1][2] > 2 * deciles[0][2]  # the riskiest tenth churns far more than the safest
-
-
-def test_the_scoring_model_learns_from_every_labelled_snapshot(demo_db: duckdb.DuckDBPyConnection) -> None:
-    labelled, churned = demo_db.execute(
-        "select count(*), count(*) filter (where is_churned_within_horizon) "
-        "from marts.fct_customer_snapshots where is_labelled"
-    ).fetchone()
-    summary = dict(
-        demo_db.execute("select item, n from marts.mart_churn_model where row_type = 'summary'").fetchall()
-    )
-    rate = demo_db.execute(
-        "select value from marts.mart_churn_model where item = 'scoring_churn_rate'"
-    ).fetchone()[0]
-    assert summary["scoring_rows"] == labelled
-    assert rate == pytest.approx(churned / labelled)
-    # one coefficient per feature, and the evaluation's importance for the same features
-    scoring = demo_db.execute(
-        "select item from marts.mart_churn_model where row_type = 'feature' and coefficient is not null"
-    ).fetchall()
-    evaluated = demo_db.execute(
-        "select item from marts.mart_churn_model_evaluation "
-        "where row_type = 'feature' and permutation_importance is not null"
-    ).fetchall()
-    assert sorted(scoring) == sorted(evaluated) == sorted((name,) for name in cr.FEATURE_NAMES)
 
 
 def test_holdout_churn_matches_the_order_files(demo_db: duckdb.DuckDBPyConnection, demo_files: Files) -> None:

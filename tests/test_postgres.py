@@ -47,7 +47,6 @@ DUCKDB_ONLY_MODELS = {
     "mart_clv_model",
     "mart_customer_clv",
     "mart_churn_model",
-    "mart_churn_model_evaluation",
     "mart_customers_at_risk",
     "mart_key_drivers",
 }

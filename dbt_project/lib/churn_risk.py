@@ -232,18 +232,6 @@ def _permutation_importance(
     return pd.Series(drops, index=FEATURE_NAMES)
 
 
-def has_both_outcomes(rows: pd.DataFrame) -> bool:
-    """A model can learn from these rows: some churned within the horizon and some did not."""
-    return rows["is_churned_within_horizon"].nunique() == 2
-
-
-def long_frame(model_name: str, rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
-    """A model's long-format output with explicit nullable types, so a column null on some rows keeps its type."""
-    frame = pd.DataFrame(rows, columns=list(columns))
-    frame["model_name"] = model_name
-    return frame.astype(columns)
-
-
 def model_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows in a fixed order, so every fit sees the same floating-point sums."""
     return rows.sort_values(["snapshot_number", "customer_id"], ignore_index=True)
