@@ -162,6 +162,26 @@ def test_churn_model_is_evaluated_on_a_later_holdout(demo_db: duckdb.DuckDBPyCon
     assert deciles[-1][2] > 2 * deciles[0][2]  # the riskiest tenth churns far more than the safest
 
 
+def test_the_scoring_model_learns_from_every_labelled_snapshot(demo_db: duckdb.DuckDBPyConnection) -> None:
+    labelled, churned = demo_db.execute(
+        "select count(*), count(*) filter (where is_churned_within_horizon) "
+        "from marts.fct_customer_snapshots where is_labelled"
+    ).fetchone()
+    summary = dict(
+        demo_db.execute(
+            "select item, value from marts.mart_churn_model where row_type = 'summary'"
+        ).fetchall()
+    )
+    assert summary["scoring_rows"] == labelled
+    assert summary["scoring_churn_rate"] == pytest.approx(churned / labelled)
+    # every feature has its scoring coefficient and its importance on the holdout
+    features = demo_db.execute(
+        "select item from marts.mart_churn_model where row_type = 'feature' "
+        "and coefficient is not null and permutation_importance is not null"
+    ).fetchall()
+    assert sorted(item for (item,) in features) == sorted(cr.FEATURE_NAMES)
+
+
 def test_holdout_churn_matches_the_order_files(demo_db: duckdb.DuckDBPyConnection, demo_files: Files) -> None:
     """The labels behind the holdout: active customers at a snapshot and who cancelled within 90 days."""
     number, snapshot_at, active, churned = demo_db.execute(
