@@ -251,7 +251,7 @@ class CxDbtCliResource(DbtCliResource):
     builds a dbt adapter in this process (used only to fetch row counts and column metadata, which
     no asset here asks for). At scale M on the 2-core machine they cost the night about 5 s
     (docs/incremental.md). The dbt here is the venv's own dbt-core, so its version is the installed
-    package's. Both override private members of dagster-dbt: `tests/test_orchestration.py` fails if
+    package's. Both override private members of dagster-dbt: `tests/test_nightly.py` fails if
     an upgrade renames them.
     """
 
